@@ -1,0 +1,5 @@
+import sys
+
+from shopsense.cli import main
+
+sys.exit(main())

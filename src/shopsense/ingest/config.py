@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from shopsense.config import ComponentConfig
+
+
+class IngestConfig(ComponentConfig):
+    chunk_size: int = Field(50_000, ge=1, description="rows validated and committed per transaction")
+    max_title_len: int = Field(1_000, ge=1)
+    max_text_len: int = Field(100_000, ge=1, description="description / query length limit (chars)")
+    max_rating: float = Field(5.0, gt=0)
+    session_gap_minutes: float = Field(30.0, gt=0, description="gap that starts a new session when none is given")
+    progress: bool = True

