@@ -142,6 +142,8 @@ class Events:
     timestamp: np.ndarray  # float64 epoch seconds
     session: np.ndarray  # int64
     query: list[str | None] = field(default_factory=list)
+    #: store event ids (int64) when loaded from a store, so stages can flag events by id; else None
+    event_id: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.user.shape[0])
@@ -149,8 +151,9 @@ class Events:
     def subset(self, mask: np.ndarray) -> "Events":
         idx = np.flatnonzero(mask) if mask.dtype == bool else mask
         q = [self.query[i] for i in idx] if self.query else []
+        eid = self.event_id[idx] if self.event_id is not None else None
         return Events(self.user[idx], self.item[idx], self.type[idx], self.value[idx],
-                      self.timestamp[idx], self.session[idx], q)
+                      self.timestamp[idx], self.session[idx], q, eid)
 
     @classmethod
     def empty(cls) -> "Events":
