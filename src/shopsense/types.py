@@ -68,6 +68,7 @@ class Event(BaseModel):
     query: str | None = None
     timestamp: float = Field(description="seconds since the Unix epoch, UTC")
     session_id: str | None = None
+    event_id: int | None = Field(None, description="64-bit id; derived from the content when absent")
 
 
 class User(BaseModel):

@@ -1,0 +1,80 @@
+"""The Store protocol: what every backend offers. Callers never write SQL; they call these.
+
+`sqlite:///path` is the embedded default; a `postgresql://` backend implements the same protocol
+(the SQL here is kept to what both dialects share where it matters, and the staging / upsert steps
+are methods, so a backend can use COPY or ON CONFLICT as it likes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Protocol, Sequence, runtime_checkable
+
+from shopsense.types import Dataset, Event, Item
+
+
+@dataclass
+class RunState:
+    """One ingest of one file (keyed by its content hash and kind)."""
+
+    file_sha: str
+    kind: str  # "items" | "events"
+    path: str
+    status: str  # "running" | "done"
+    lines_done: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    updated: int = 0
+
+
+@dataclass
+class ChunkResult:
+    accepted: int = 0
+    updated: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class QuarantineRow:
+    kind: str
+    source: str
+    line: int
+    reason: str
+    field: str | None
+    detail: str
+    raw: str
+
+
+@runtime_checkable
+class Store(Protocol):
+    url: str
+
+    # --- ingest (each chunk is one transaction together with the run's checkpoint) ---
+    def begin_run(self, kind: str, file_sha: str, path: str) -> RunState: ...
+    def commit_chunk(self, run: RunState, rows: Sequence[tuple], rejects: Sequence[tuple], lines_done: int) -> ChunkResult: ...
+    def finish_run(self, run: RunState) -> None: ...
+    def quarantine_rows(self, reason: str | None = None, limit: int = 100) -> list[QuarantineRow]: ...
+
+    # --- reads ---
+    def count(self, table: str) -> int: ...
+    def iter_items(self, include_merged: bool = False) -> Iterator[Item]: ...
+    def get_item(self, item_id: str) -> Item | None: ...
+    def load_dataset(self, include_flagged: bool = False) -> Dataset: ...
+    def stats(self) -> dict[str, Any]: ...
+
+    # --- real-time writes ---
+    def add_events(self, events: Iterable[Event]) -> int: ...
+    def upsert_items(self, items: Iterable[Item]) -> int: ...
+
+    # --- quality hooks (nothing is deleted: flags, fills and merges sit beside the data) ---
+    def flag_events(self, rows: Iterable[tuple[int, str, float, str]]) -> int: ...
+    def record_fills(self, rows: Iterable[tuple[str, str, str, float, str]]) -> int: ...
+    def add_audit(self, action: str, target: str, detail: dict[str, Any]) -> None: ...
+    def audit_log(self, limit: int = 100) -> list[dict[str, Any]]: ...
+    def merge_items(self, canonical_id: str, duplicate_ids: Sequence[str]) -> int: ...
+    def unmerge(self, merge_id: int) -> None: ...
+
+    # --- privacy ---
+    def delete_user(self, user_key: str) -> int: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,225 @@
+"""Embedded SQLite store (WAL mode; every chunk is one transaction with its checkpoint)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from shopsense.errors import StoreError
+from shopsense.store.base import ChunkResult, QuarantineRow, RunState
+from shopsense.store.sqlite_reads import ReadsMixin
+from shopsense.store.sqlite_quality import QualityMixin
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS items (
+  item_id TEXT PRIMARY KEY, title TEXT NOT NULL, description TEXT, category TEXT, brand TEXT,
+  price REAL, rating REAL, attributes TEXT, stock INTEGER, source_sha TEXT, updated_at REAL,
+  merged_into TEXT);
+CREATE TABLE IF NOT EXISTS events (
+  event_id INTEGER PRIMARY KEY, user_key TEXT NOT NULL, item_id TEXT, type INTEGER NOT NULL,
+  value REAL, query TEXT, ts REAL NOT NULL, session TEXT);
+CREATE INDEX IF NOT EXISTS events_user_ts ON events(user_key, ts);
+CREATE TABLE IF NOT EXISTS users (user_key TEXT PRIMARY KEY, first_seen REAL, last_seen REAL);
+CREATE TABLE IF NOT EXISTS quarantine (
+  id INTEGER PRIMARY KEY, kind TEXT, source TEXT, file_sha TEXT, line INTEGER, reason TEXT,
+  field TEXT, detail TEXT, raw TEXT, created_at REAL, UNIQUE(file_sha, kind, line, reason));
+CREATE TABLE IF NOT EXISTS ingest_runs (
+  file_sha TEXT, kind TEXT, path TEXT, status TEXT, lines_done INTEGER, accepted INTEGER,
+  rejected INTEGER, updated INTEGER, started REAL, finished REAL, PRIMARY KEY (file_sha, kind));
+CREATE TABLE IF NOT EXISTS event_flags (
+  event_id INTEGER, detector TEXT, score REAL, reason TEXT, created_at REAL, PRIMARY KEY (event_id, detector));
+CREATE TABLE IF NOT EXISTS item_fills (
+  item_id TEXT, field TEXT, value TEXT, confidence REAL, source TEXT, created_at REAL, PRIMARY KEY (item_id, field));
+CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY, ts REAL, action TEXT, target TEXT, detail TEXT);
+CREATE TABLE IF NOT EXISTS merges (merge_id INTEGER PRIMARY KEY, canonical TEXT, duplicates TEXT, ts REAL, undone REAL);
+"""
+
+_ITEM_COLS = "item_id, title, description, category, brand, price, rating, attributes, stock"
+_EVENT_COLS = "event_id, user_key, item_id, type, value, query, ts, session"
+
+
+class SqliteStore(ReadsMixin, QualityMixin):
+    def __init__(self, path: str | Path) -> None:
+        self.url = f"sqlite:///{path}"
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves so each chunk is one transaction
+            self.conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn.executescript(SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"cannot open SQLite store at {path}: {e} — check the path and that it is a shopsense database") from e
+        self.lock = threading.RLock()
+
+    # ------------------------------------------------------------------ transactions
+    def _tx(self):
+        store = self
+
+        class _Tx:
+            def __enter__(self_inner):
+                store.lock.acquire()
+                store.conn.execute("BEGIN IMMEDIATE")
+                return store.conn
+
+            def __exit__(self_inner, exc_type, exc, tb):
+                try:
+                    store.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+                finally:
+                    store.lock.release()
+                return False
+
+        return _Tx()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ------------------------------------------------------------------ ingest
+    def begin_run(self, kind: str, file_sha: str, path: str) -> RunState:
+        with self._tx() as c:
+            row = c.execute("SELECT status, lines_done, accepted, rejected, updated FROM ingest_runs "
+                            "WHERE file_sha=? AND kind=?", (file_sha, kind)).fetchone()
+            if row is None:
+                c.execute("INSERT INTO ingest_runs VALUES (?,?,?,?,?,?,?,?,?,NULL)",
+                          (file_sha, kind, path, "running", 0, 0, 0, 0, time.time()))
+                return RunState(file_sha, kind, path, "running")
+        return RunState(file_sha, kind, path, row[0], row[1], row[2], row[3], row[4])
+
+    def commit_chunk(self, run: RunState, rows: Sequence[tuple], rejects: Sequence[tuple], lines_done: int) -> ChunkResult:
+        res = ChunkResult()
+        now = time.time()
+        with self._tx() as c:
+            if rows:
+                if run.kind == "items":
+                    dups = self._write_items(c, run, rows, now, res)
+                else:
+                    dups = self._write_events(c, run, rows, res)
+                rejects = list(rejects) + dups
+            if rejects:
+                c.executemany("INSERT OR IGNORE INTO quarantine (kind, source, file_sha, line, reason, field, detail, raw, created_at) "
+                              "VALUES (?,?,?,?,?,?,?,?,?)",
+                              [(run.kind, run.path, run.file_sha, ln, reason, fld, detail, raw, now)
+                               for ln, reason, fld, detail, raw in rejects])
+                for r in rejects:
+                    res.rejected[r[1]] = res.rejected.get(r[1], 0) + 1
+            run.lines_done = lines_done
+            run.accepted += res.accepted
+            run.updated += res.updated
+            run.rejected += sum(res.rejected.values())
+            c.execute("UPDATE ingest_runs SET lines_done=?, accepted=?, rejected=?, updated=? WHERE file_sha=? AND kind=?",
+                      (run.lines_done, run.accepted, run.rejected, run.updated, run.file_sha, run.kind))
+        return res
+
+    def _write_items(self, c: sqlite3.Connection, run: RunState, rows: Sequence[tuple], now: float,
+                     res: ChunkResult) -> list[tuple]:
+        c.execute("CREATE TEMP TABLE IF NOT EXISTS stage_items (line INTEGER, " + _ITEM_COLS + ")")
+        c.execute("DELETE FROM stage_items")
+        c.executemany("INSERT INTO stage_items VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        # the same id twice in one file: keep the first, quarantine the rest (earlier chunks of this
+        # file are recognised by source_sha, so this also holds across chunks and resumes)
+        dups = c.execute(
+            "SELECT s.line, s.item_id, s.title FROM stage_items s WHERE EXISTS "
+            "(SELECT 1 FROM stage_items t WHERE t.item_id = s.item_id AND t.line < s.line) "
+            "OR EXISTS (SELECT 1 FROM items i WHERE i.item_id = s.item_id AND i.source_sha = ?)", (run.file_sha,)).fetchall()
+        dup_lines = {d[0] for d in dups}
+        if dup_lines:
+            c.executemany("DELETE FROM stage_items WHERE line=?", [(d,) for d in dup_lines])
+        res.updated = c.execute("SELECT COUNT(*) FROM stage_items s JOIN items i ON i.item_id = s.item_id").fetchone()[0]
+        cur = c.execute(
+            "INSERT INTO items (" + _ITEM_COLS + ", source_sha, updated_at) SELECT " + _ITEM_COLS + ", ?, ? FROM stage_items "
+            "WHERE true ON CONFLICT(item_id) DO UPDATE SET title=excluded.title, description=excluded.description, "
+            "category=excluded.category, brand=excluded.brand, price=excluded.price, rating=excluded.rating, "
+            "attributes=excluded.attributes, stock=excluded.stock, source_sha=excluded.source_sha, updated_at=excluded.updated_at",
+            (run.file_sha, now))
+        res.accepted = cur.rowcount - res.updated
+        return [(ln, "duplicate_id", "item_id", f"item_id {iid!r} appears earlier in this file; the first row was kept",
+                 json.dumps({"item_id": iid, "title": title})) for ln, iid, title in dups]
+
+    def _write_events(self, c: sqlite3.Connection, run: RunState, rows: Sequence[tuple], res: ChunkResult) -> list[tuple]:
+        c.execute("CREATE TEMP TABLE IF NOT EXISTS stage_events (line INTEGER, " + _EVENT_COLS + ")")
+        c.execute("CREATE INDEX IF NOT EXISTS temp.stage_events_id ON stage_events(event_id)")
+        c.execute("DELETE FROM stage_events")
+        c.executemany("INSERT INTO stage_events VALUES (?,?,?,?,?,?,?,?,?)", rows)
+        dups = c.execute(
+            "SELECT s.line, s.event_id, s.user_key, s.item_id, s.type, s.ts FROM stage_events s WHERE "
+            "EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id) OR "
+            "EXISTS (SELECT 1 FROM stage_events t WHERE t.event_id = s.event_id AND t.line < s.line)").fetchall()
+        if dups:
+            c.executemany("DELETE FROM stage_events WHERE line=?", [(d[0],) for d in dups])
+        cur = c.execute("INSERT INTO events (" + _EVENT_COLS + ") SELECT " + _EVENT_COLS + " FROM stage_events")
+        res.accepted = cur.rowcount
+        c.execute("INSERT INTO users (user_key, first_seen, last_seen) SELECT user_key, MIN(ts), MAX(ts) "
+                  "FROM stage_events GROUP BY user_key ON CONFLICT(user_key) DO UPDATE SET "
+                  "first_seen=MIN(first_seen, excluded.first_seen), last_seen=MAX(last_seen, excluded.last_seen)")
+        return [(ln, "duplicate_id", "event_id", "the same event (same id, or same user, item, type, time and value) "
+                 "is already stored; the first copy was kept",
+                 json.dumps({"event_id": eid, "user_key": uk, "item_id": it, "type": ty, "ts": ts}))
+                for ln, eid, uk, it, ty, ts in dups]
+
+    def finish_run(self, run: RunState) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE ingest_runs SET status='done', finished=? WHERE file_sha=? AND kind=?",
+                      (time.time(), run.file_sha, run.kind))
+        run.status = "done"
+
+    def quarantine_rows(self, reason: str | None = None, limit: int = 100) -> list[QuarantineRow]:
+        q = "SELECT kind, source, line, reason, field, detail, raw FROM quarantine"
+        args: list[Any] = []
+        if reason:
+            q += " WHERE reason=?"
+            args.append(reason)
+        q += " ORDER BY id LIMIT ?"
+        args.append(limit)
+        with self.lock:
+            return [QuarantineRow(*r) for r in self.conn.execute(q, args).fetchall()]
+
+    # ------------------------------------------------------------------ real-time writes
+    def add_events(self, events: Iterable[Any]) -> int:
+        """Store already-validated, already-pseudonymised events (the API's ingestion path).
+        Returns how many were new (an event seen before is not stored twice)."""
+        from shopsense.types import EVENT_CODES
+
+        def eid(e: Any) -> int:
+            if e.event_id is not None:
+                return int(e.event_id)
+            blob = f"{e.user_id}\x1f{e.item_id}\x1f{e.type}\x1f{e.timestamp!r}\x1f{e.value!r}\x1f{e.query}\x1f{e.session_id}"
+            return int.from_bytes(hashlib.blake2b(blob.encode(), digest_size=8).digest(), "little", signed=True)
+
+        rows = [(eid(e), e.user_id, e.item_id, EVENT_CODES[e.type.value if hasattr(e.type, "value") else e.type],
+                 e.value, e.query, e.timestamp, e.session_id) for e in events]
+        with self._tx() as c:
+            n = c.executemany("INSERT OR IGNORE INTO events (" + _EVENT_COLS + ") VALUES (?,?,?,?,?,?,?,?)", rows).rowcount
+            c.executemany("INSERT INTO users (user_key, first_seen, last_seen) VALUES (?,?,?) ON CONFLICT(user_key) DO UPDATE "
+                          "SET last_seen=MAX(last_seen, excluded.last_seen)", [(r[1], r[6], r[6]) for r in rows])
+        return n
+
+    def upsert_items(self, items: Iterable[Any]) -> int:
+        now = time.time()
+        rows = [(i.item_id, i.title, i.description, json.dumps(i.category, ensure_ascii=False), i.brand, i.price,
+                 i.rating, json.dumps(i.attributes, ensure_ascii=False) if i.attributes else None, i.stock, None, now)
+                for i in items]
+        with self._tx() as c:
+            c.executemany("INSERT INTO items (" + _ITEM_COLS + ", source_sha, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+                          "ON CONFLICT(item_id) DO UPDATE SET title=excluded.title, description=excluded.description, "
+                          "category=excluded.category, brand=excluded.brand, price=excluded.price, rating=excluded.rating, "
+                          "attributes=excluded.attributes, stock=excluded.stock, updated_at=excluded.updated_at", rows)
+        return len(rows)
+
+    # ------------------------------------------------------------------ privacy
+    def delete_user(self, user_key: str) -> int:
+        """Erase a shopper: their events, flags on them and their user row. Audited (by pseudonym only)."""
+        with self._tx() as c:
+            c.execute("DELETE FROM event_flags WHERE event_id IN (SELECT event_id FROM events WHERE user_key=?)", (user_key,))
+            n = c.execute("DELETE FROM events WHERE user_key=?", (user_key,)).rowcount
+            c.execute("DELETE FROM users WHERE user_key=?", (user_key,))
+            c.execute("INSERT INTO audit (ts, action, target, detail) VALUES (?,?,?,?)",
+                      (time.time(), "delete_user", user_key, json.dumps({"events_deleted": n})))
+        return n

@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import csv
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from shopsense.errors import DataError
+from shopsense.ingest import loader
+from shopsense.ingest.loader import ingest_file
+
+ITEMS_CSV = (
+    "item_id,title,price,category,brand,rating,stock,color\n"
+    "A1,Red shoe,10.5,Shoes > Red,Acme,4.5,3,red\n"
+    "A2,,3,Shoes,Acme,,,\n"            # missing title
+    "A1,Red shoe again,4,Shoes,Acme,,,\n"  # duplicate id
+    "A3,Blue shoe,abc,Shoes,Acme,,,\n"  # wrong type
+    "A4,Green shoe,-1,Shoes,,,,\n"      # negative price
+    "A5,Boot,20,Shoes > Boots,,,,\n"
+    "A6,Tr"                               # truncated last line
+)
+
+
+def reasons(store):
+    return {(q.line, q.reason) for q in store.quarantine_rows(limit=1000)}
+
+
+def test_items_validation_lands_in_quarantine(tmp_path, store, pseudo, quiet_cfg):
+    p = tmp_path / "items.csv"
+    p.write_text(ITEMS_CSV)
+    r = ingest_file(store, p, "items", pseudonymizer=pseudo, config=quiet_cfg)
+    assert r.accepted == 2
+    assert reasons(store) == {(3, "missing_field"), (4, "duplicate_id"), (5, "bad_type"), (6, "bad_value"),
+                              (8, "malformed_row")}
+    a1 = store.get_item("A1")
+    assert a1.title == "Red shoe" and a1.category == ["Shoes", "Red"] and a1.attributes == {"color": "red"}
+    assert a1.price == 10.5 and a1.stock == 3 and a1.rating == 4.5
+    q = {x.reason: x for x in store.quarantine_rows(limit=100)}
+    assert q["bad_type"].field == "price" and "abc" in q["bad_type"].detail and q["bad_type"].source == str(p)
+
+
+def _events(path, rows):
+    with open(path, "w") as f:
+        for r in rows:
+            f.write((r if isinstance(r, str) else json.dumps(r)) + "\n")
+
+
+def test_events_validation(tmp_path, store, pseudo, quiet_cfg):
+    p = tmp_path / "ev.jsonl"
+    _events(p, [
+        {"user_id": "u1", "item_id": "A1", "type": "view", "timestamp": "2024-01-01T10:00:00Z"},
+        {"user_id": "u1", "item_id": "A1", "type": "teleport", "timestamp": 1700000000},   # unknown type
+        {"user_id": "u2", "type": "search", "query": "red shoe", "timestamp": 1700000000},
+        {"user_id": "u2", "item_id": "A1", "type": "purchase", "timestamp": "yesterday"},  # bad timestamp
+        {"item_id": "A1", "type": "view", "timestamp": 1700000000},                          # missing user
+        {"user_id": "u3", "item_id": "A1", "type": "rating", "value": "x", "timestamp": 1700000000},  # wrong type
+        {"user_id": "u3", "item_id": "A1", "type": "rating", "value": 9, "timestamp": 1700000000},    # out of range
+        {"user_id": "u1", "item_id": "A1", "type": "view", "timestamp": "2024-01-01T10:00:00Z"},  # duplicate
+        {"user_id": "u4", "item_id": "A1", "type": "add_to_cart", "timestamp": 1700000000000},  # alias + epoch ms
+    ])
+    with open(p, "ab") as f:
+        f.write(b'{"user_id": "u\xff", "item_id": "A1", "type": "view", "timestamp": 1}\n')
+        f.write(b'{"user_id": "u5", "item_id":')
+    r = ingest_file(store, p, "events", pseudonymizer=pseudo, config=quiet_cfg)
+    assert r.accepted == 3
+    assert reasons(store) == {(2, "unknown_event_type"), (4, "bad_timestamp"), (5, "missing_field"),
+                              (6, "bad_type"), (7, "bad_value"), (8, "duplicate_id"), (10, "non_utf8"),
+                              (11, "invalid_json")}
+    assert store.load_dataset().events.type.tolist() == [5]  # events on items not in the catalog are left out
+    from shopsense.types import Item
+
+    store.upsert_items([Item(item_id="A1", title="Red shoe")])
+    ds = store.load_dataset()
+    assert sorted(ds.events.type.tolist()) == [0, 2, 5]  # view, cart, search
+    assert ds.events.timestamp[ds.events.type == 2].tolist() == [1700000000.0]  # epoch ms -> s
+
+
+def test_missing_required_column_is_a_clear_error(tmp_path, store, pseudo, quiet_cfg):
+    p = tmp_path / "ev.csv"
+    p.write_text("user,item\nu1,A1\n")
+    with pytest.raises(DataError, match=r"required column\(s\) type, timestamp"):
+        ingest_file(store, p, "events", pseudonymizer=pseudo, config=quiet_cfg)
+
+
+def test_empty_file_is_reported(tmp_path, store, pseudo, quiet_cfg):
+    p = tmp_path / "empty.csv"
+    p.write_text("")
+    r = ingest_file(store, p, "items", pseudonymizer=pseudo, config=quiet_cfg)
+    assert r.accepted == 0 and r.rejected == {"empty_file": 1}
+
+
+def test_parquet_items(tmp_path, store, pseudo, quiet_cfg):
+    p = tmp_path / "items.parquet"
+    pq.write_table(pa.table({"item_id": ["p1", "p2", "p3"], "title": ["a", "b", None],
+                             "price": [1.0, None, 2.0], "category": [["X", "Y"], [], ["X"]]}), p)
+    r = ingest_file(store, p, "items", pseudonymizer=pseudo, config=quiet_cfg)
+    assert r.accepted == 2 and r.rejected == {"missing_field": 1}
+    assert store.get_item("p1").category == ["X", "Y"]
+
+
+def _big_events(path, n):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["user_id", "item_id", "type", "timestamp"])
+        for k in range(n):
+            w.writerow([f"user{k % 97}", f"I{k % 50}", "view" if k % 3 else "purchase", 1_600_000_000 + k])
+
+
+def test_reingest_is_idempotent(tmp_path, store, pseudo, quiet_cfg):
+    p = tmp_path / "ev.csv"
+    _big_events(p, 2500)
+    r1 = ingest_file(store, p, "events", pseudonymizer=pseudo, config=quiet_cfg)
+    r2 = ingest_file(store, p, "events", pseudonymizer=pseudo, config=quiet_cfg)
+    assert r1.accepted == 2500 and r2.status == "already ingested"
+    assert store.count("events") == 2500 and store.count("quarantine") == 0
+    # the same rows in a different file (e.g. a re-export) are recognised as duplicates
+    p2 = tmp_path / "ev_copy.csv"
+    p2.write_text(p.read_text() + "user1,I1,view,1500000000\n")
+    r3 = ingest_file(store, p2, "events", pseudonymizer=pseudo, config=quiet_cfg)
+    assert r3.accepted == 1 and r3.rejected == {"duplicate_id": 2500}
+    assert store.count("events") == 2501
+
+
+def test_items_reingest_updates_not_duplicates(tmp_path, store, pseudo, quiet_cfg):
+    p = tmp_path / "a.csv"
+    p.write_text("item_id,title,price\nX,old,1\nY,y,2\n")
+    ingest_file(store, p, "items", pseudonymizer=pseudo, config=quiet_cfg)
+    p2 = tmp_path / "b.csv"
+    p2.write_text("item_id,title,price\nX,new,3\n")
+    r = ingest_file(store, p2, "items", pseudonymizer=pseudo, config=quiet_cfg)
+    assert r.updated == 1 and r.accepted == 0
+    assert store.count("items") == 2 and store.get_item("X").title == "new"
+
+
+def test_crash_mid_ingest_leaves_store_consistent_and_resumes(tmp_path, store, pseudo, quiet_cfg, monkeypatch):
+    p = tmp_path / "ev.csv"
+    _big_events(p, 3500)
+    real = loader.EventValidator.__call__
+    calls = {"n": 0}
+
+    def exploding(self, row):
+        calls["n"] += 1
+        if calls["n"] == 2300:  # inside the third chunk of 1,000
+            raise RuntimeError("power cut")
+        return real(self, row)
+
+    monkeypatch.setattr(loader.EventValidator, "__call__", exploding)
+    with pytest.raises(RuntimeError):
+        ingest_file(store, p, "events", pseudonymizer=pseudo, config=quiet_cfg)
+    # exactly the committed chunks are there: nothing half-written
+    assert store.count("events") == 2000
+    monkeypatch.setattr(loader.EventValidator, "__call__", real)
+    r = ingest_file(store, p, "events", pseudonymizer=pseudo, config=quiet_cfg)
+    assert r.status == "resumed" and r.accepted == 1500
+    assert store.count("events") == 3500 and store.count("quarantine") == 0
+
+
+def test_crash_inside_the_transaction_rolls_back(tmp_path, store, pseudo, quiet_cfg, monkeypatch):
+    p = tmp_path / "ev.csv"
+    _big_events(p, 1500)
+    real = type(store)._write_events
+
+    def boom(self, *a, **k):
+        real(self, *a, **k)
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(type(store), "_write_events", boom)
+    with pytest.raises(RuntimeError):
+        ingest_file(store, p, "events", pseudonymizer=pseudo, config=quiet_cfg)
+    assert store.count("events") == 0 and store.count("users") == 0
+    monkeypatch.setattr(type(store), "_write_events", real)
+    ingest_file(store, p, "events", pseudonymizer=pseudo, config=quiet_cfg)
+    assert store.count("events") == 1500
+
+
+def test_user_ids_are_pseudonymised(tmp_path, store, pseudo, quiet_cfg):
+    p = tmp_path / "ev.csv"
+    p.write_text("user_id,item_id,type,timestamp\nalice@example.com,A,view,1600000000\n"
+                 "alice@example.com,A,teleport,1600000001\n")
+    ingest_file(store, p, "events", pseudonymizer=pseudo, config=quiet_cfg)
+    dump = "\n".join(store.conn.iterdump())
+    assert "alice@example.com" not in dump  # neither in events, users nor quarantine
+    key = pseudo.user("alice@example.com")
+    assert len(key) == 32 and key in dump
+    from shopsense.ingest.pseudonym import Pseudonymizer
+
+    assert Pseudonymizer(b"another-key-0123456789").user("alice@example.com") != key
+    assert pseudo.user("alice@example.com") == key  # stable under the same key
