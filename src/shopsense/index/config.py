@@ -1,7 +1,27 @@
+"""shopsense.index"""
 from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
 
 from shopsense.config import ComponentConfig
 
 
 class IndexConfig(ComponentConfig):
-    """Settings of the index stage (extended as the stage grows)."""
+    """Settings of the lexical (BM25) and vector (ANN) indexes."""
+
+    bm25_k1: float = Field(1.2, gt=0, description="BM25 term-frequency saturation")
+    bm25_b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation")
+    bm25_method: Literal["lucene", "robertson", "atire", "bm25l", "bm25+"] = "lucene"
+    stemmer: str = Field("english", description="PyStemmer language, or 'none'")
+    stopwords: bool = True
+    normalize_units: bool = Field(True, description="canonical units: '1/2 in.' == '1/2-inch' == '1/2\"'")
+    lexical_fields: list[str] = Field(default_factory=lambda: ["title", "brand", "category"],
+                                      description="item fields the BM25 index covers")
+    ann: Literal["usearch", "exact"] = Field("usearch", description="usearch HNSW, or exact (brute-force matmul)")
+    ann_connectivity: int = Field(16, ge=4, le=128)
+    ann_expansion_add: int = Field(128, ge=8)
+    ann_expansion_search: int = Field(96, ge=8)
+    exact_below: float = Field(0.05, ge=0, le=1, description="filters keeping fewer than this share of the "
+                                                             "catalog switch the vector search to exact")

@@ -1,0 +1,130 @@
+"""Vector index over row numbers: usearch HNSW (inner product on L2-normalised vectors) with an
+exact fallback for selective filters. Updatable: `upsert` adds or replaces rows, `remove` drops
+them. Saved as a folder of .npy + JSON; the HNSW graph is stored as raw bytes in a uint8 .npy
+(usearch's own serialisation, not pickle), so loading does not re-build the graph.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from shopsense.errors import DataError
+from shopsense.index.config import IndexConfig
+
+
+class VectorIndex:
+    def __init__(self, dim: int, config: IndexConfig | None = None) -> None:
+        self.dim = dim
+        self.config = config or IndexConfig()
+        self.vectors = np.zeros((0, dim), np.float32)
+        self.alive = np.zeros(0, bool)
+        self._hnsw = None
+        if self.config.ann == "usearch":
+            self._hnsw = self._new_hnsw()
+
+    def _new_hnsw(self):
+        from usearch.index import Index
+
+        c = self.config
+        return Index(ndim=self.dim, metric="ip", dtype="f32", connectivity=c.ann_connectivity,
+                     expansion_add=c.ann_expansion_add, expansion_search=c.ann_expansion_search)
+
+    def __len__(self) -> int:
+        return int(self.alive.sum())
+
+    def upsert(self, rows: np.ndarray, vectors: np.ndarray) -> None:
+        rows = np.asarray(rows, np.int64)
+        vectors = np.asarray(vectors, np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim or len(rows) != len(vectors):
+            raise DataError(f"expected {len(rows)} vectors of dim {self.dim}, got shape {vectors.shape}")
+        if len(rows) == 0:
+            return
+        n = int(rows.max()) + 1
+        if n > len(self.alive):
+            grow = n - len(self.alive)
+            self.vectors = np.concatenate([self.vectors, np.zeros((grow, self.dim), np.float32)])
+            self.alive = np.concatenate([self.alive, np.zeros(grow, bool)])
+        if self._hnsw is not None:
+            existing = rows[self.alive[rows]]
+            if len(existing):
+                self._hnsw.remove(existing.astype(np.uint64))
+            self._hnsw.add(rows.astype(np.uint64), vectors)
+        self.vectors[rows] = vectors
+        self.alive[rows] = True
+
+    def remove(self, rows: np.ndarray) -> None:
+        rows = np.asarray(rows, np.int64)
+        rows = rows[(rows >= 0) & (rows < len(self.alive))]
+        rows = rows[self.alive[rows]]
+        if self._hnsw is not None and len(rows):
+            self._hnsw.remove(rows.astype(np.uint64))
+        self.alive[rows] = False
+
+    def similarity(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return self.vectors[rows] @ np.asarray(query, np.float32)
+
+    def search(self, query: np.ndarray, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k rows by cosine (rows, scores), only rows where `mask` is True (and alive)."""
+        q = np.asarray(query, np.float32).reshape(-1)
+        allowed = self.alive if mask is None else (self.alive & mask[: len(self.alive)])
+        n_allowed = int(allowed.sum())
+        k = min(k, n_allowed)
+        if k <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        share = n_allowed / max(1, len(self.alive))
+        if self._hnsw is None or share < self.config.exact_below:
+            cand = np.flatnonzero(allowed)
+            s = self.vectors[cand] @ q
+            top = np.argpartition(-s, k - 1)[:k] if k < len(s) else np.arange(len(s))
+            top = top[np.argsort(-s[top], kind="stable")]
+            return cand[top], s[top]
+        # filtered ANN: over-fetch in proportion to the share the filter keeps, then post-filter
+        want = min(len(self._hnsw), int(np.ceil(k / max(share, 1e-6) * 1.5)) + 10)
+        m = self._hnsw.search(q, want)
+        rows = np.asarray(m.keys, np.int64)
+        keep = allowed[rows]
+        rows, sims = rows[keep], 1.0 - np.asarray(m.distances, np.float32)[keep]
+        if len(rows) < k and want < len(self._hnsw):  # too few survived: exact over allowed rows
+            return VectorIndex.search(self._exact_view(), q, k, allowed)
+        return rows[:k], sims[:k]
+
+    def _exact_view(self) -> "VectorIndex":
+        v = VectorIndex.__new__(VectorIndex)
+        v.dim, v.config, v.vectors, v.alive, v._hnsw = self.dim, self.config, self.vectors, self.alive, None
+        return v
+
+    # -- persistence ------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / "vectors.npy", self.vectors)
+        np.save(folder / "alive.npy", self.alive)
+        if self._hnsw is not None:
+            np.save(folder / "hnsw.npy", np.frombuffer(bytes(self._hnsw.save()), dtype=np.uint8))
+        (folder / "meta.json").write_text(json.dumps({"dim": self.dim, "config": self.config.model_dump(mode="json")}))
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "VectorIndex":
+        folder = Path(folder)
+        if not (folder / "meta.json").exists():
+            raise DataError(f"no vector index in {folder}", hint="build the search index first")
+        meta = json.loads((folder / "meta.json").read_text())
+        v = cls.__new__(cls)
+        v.dim, v.config = int(meta["dim"]), IndexConfig.model_validate(meta["config"])
+        v.vectors, v.alive = np.load(folder / "vectors.npy"), np.load(folder / "alive.npy")
+        v._hnsw = None
+        if v.config.ann == "usearch":
+            from usearch.index import Index
+
+            hp = folder / "hnsw.npy"
+            if hp.exists():
+                v._hnsw = Index.restore(np.load(hp).tobytes())
+            else:  # graph missing: rebuild from the stored vectors
+                v._hnsw = v._new_hnsw()
+                rows = np.flatnonzero(v.alive)
+                if len(rows):
+                    v._hnsw.add(rows.astype(np.uint64), v.vectors[rows])
+        return v

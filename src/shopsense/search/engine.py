@@ -1,0 +1,321 @@
+"""`SearchEngine`: the lexical + vector indexes, catalog attributes, query understanding and fusion
+behind one object that is built from Items, updated in place, saved to / loaded from a folder.
+
+    engine = SearchEngine.build(items, text=TextConfig(), index=IndexConfig(), search=SearchConfig(),
+                                cache_dir="var/embeddings")
+    res = engine.search("cordless drill under 100", k=10, facets=True)   # SearchResult
+    res.items  # ItemList with per-item reasons
+    engine.save("var/search"); engine = SearchEngine.load("var/search")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from shopsense.errors import DataError, UnknownIdError
+from shopsense.index.catalog import Catalog, Filters
+from shopsense.index.config import IndexConfig
+from shopsense.index.lexical import LexicalIndex
+from shopsense.index.vector import VectorIndex
+from shopsense.search.config import SearchConfig
+from shopsense.search.intent import CategoryIntent
+from shopsense.search.query import ParsedQuery, SpellCorrector, check_query, parse_query
+from shopsense.search.retrieve import Candidates, gather, rank
+from shopsense.text.config import TextConfig
+from shopsense.text.itemtext import item_text
+from shopsense.text.normalize import normalize, words
+from shopsense.types import Item, ItemList, Vocabulary
+
+FORMAT = 1
+
+
+@dataclass
+class SearchResult:
+    items: ItemList
+    query: ParsedQuery
+    total: int  # size of the full (filtered) result set the facets describe
+    facets: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"query": self.query.to_dict(), "total": self.total, "facets": self.facets,
+                "results": self.items.to_records()}
+
+
+def _item_hash(item: Item) -> str:
+    return hashlib.blake2b(item.model_dump_json().encode(), digest_size=12).hexdigest()
+
+
+class SearchEngine:
+    def __init__(self, text: TextConfig | None = None, index: IndexConfig | None = None,
+                 search: SearchConfig | None = None, encoder=None, cache_dir: str | Path | None = None) -> None:
+        self.text_config = text or TextConfig()
+        self.index_config = index or IndexConfig()
+        self.config = search or SearchConfig()
+        self._encoder = encoder
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.ids = Vocabulary()
+        self.alive = np.zeros(0, bool)
+        self.hashes: list[str] = []
+        self.lex_texts: list[str] = []
+        self.lexical = LexicalIndex(self.index_config)
+        self.vector: VectorIndex | None = None
+        self.catalog = Catalog()
+        self.intent: CategoryIntent | None = None
+        self.vocab: dict[str, int] = {}
+        self.reranker = None
+        self._speller: SpellCorrector | None = None
+        self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    # -- encoder --------------------------------------------------------------------------------
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            from shopsense.text.encoder import get_encoder
+
+            self._encoder = get_encoder(self.text_config)
+        return self._encoder
+
+    def _item_encoder(self):
+        if self.cache_dir is None:
+            return self.encoder
+        from shopsense.text.cache import CachedEncoder
+
+        return CachedEncoder(self.encoder, self.cache_dir / self.encoder.name.replace("/", "_"))
+
+    def query_vector(self, text: str) -> np.ndarray:
+        v = self._qcache.get(text)
+        if v is None:
+            v = self.encoder.encode([text])[0]
+            if self.config.query_cache:
+                self._qcache[text] = v
+                if len(self._qcache) > self.config.query_cache:
+                    self._qcache.popitem(last=False)
+        else:
+            self._qcache.move_to_end(text)
+        return v
+
+    def encode_queries(self, texts: Sequence[str], progress: bool = False) -> None:
+        """Batch-encode many query texts into the in-memory cache (benchmarks, warm-up)."""
+        todo = [t for t in dict.fromkeys(texts) if t not in self._qcache]
+        if todo:
+            vecs = self._item_encoder().encode(todo, progress=progress)
+            for t, v in zip(todo, vecs):
+                self._qcache[t] = v
+
+    # -- building and updating ------------------------------------------------------------------
+    @classmethod
+    def build(cls, items: Sequence[Item], *, text: TextConfig | None = None, index: IndexConfig | None = None,
+              search: SearchConfig | None = None, encoder=None, cache_dir: str | Path | None = None,
+              progress: bool = False) -> "SearchEngine":
+        eng = cls(text, index, search, encoder, cache_dir)
+        eng.upsert(items, progress=progress)
+        return eng
+
+    def upsert(self, items: Sequence[Item], progress: bool = False) -> dict[str, int]:
+        """Add new items and replace changed ones (unchanged items are skipped, embeddings of
+        unchanged texts come from the cache). Returns counts {added, changed, unchanged}."""
+        seen: set[str] = set()
+        todo: list[tuple[int, Item]] = []
+        stats = {"added": 0, "changed": 0, "unchanged": 0}
+        for it in items:
+            if not isinstance(it, Item):
+                raise DataError(f"expected Item, got {type(it).__name__}", hint="build Items with shopsense.types.Item")
+            if it.item_id in seen:
+                raise DataError(f"duplicate item id {it.item_id!r} in one upsert", hint="de-duplicate the catalog")
+            seen.add(it.item_id)
+            h = _item_hash(it)
+            row = self.ids.get(it.item_id)
+            if row >= 0 and self.alive[row] and self.hashes[row] == h:
+                stats["unchanged"] += 1
+                continue
+            stats["changed" if row >= 0 and self.alive[row] else "added"] += 1
+            row = self.ids.add(it.item_id)
+            todo.append((row, it))
+        if not todo:
+            return stats
+        n = len(self.ids)
+        grow = n - len(self.alive)
+        self.alive = np.concatenate([self.alive, np.zeros(grow, bool)])
+        self.hashes += [""] * grow
+        self.lex_texts += [""] * grow
+        rows = [r for r, _ in todo]
+        its = [it for _, it in todo]
+        lex = [item_text(it, self.index_config.lexical_fields, 10_000) for it in its]
+        for r, t, it in zip(rows, lex, its):
+            if self.alive[r]:
+                self._vocab_update(self.lex_texts[r], -1)
+            self._vocab_update(t, +1)
+            self.lex_texts[r], self.hashes[r] = t, _item_hash(it)
+        self.lexical.set_docs(rows, lex)
+        tc = self.text_config
+        vecs = self._item_encoder().encode([item_text(it, tc.item_fields, tc.max_chars) for it in its],
+                                           progress=progress)
+        if self.vector is None:
+            self.vector = VectorIndex(vecs.shape[1], self.index_config)
+        self.vector.upsert(np.asarray(rows), vecs)
+        self.catalog.set_items(rows, its)
+        self.alive[rows] = True
+        self._after_change()
+        return stats
+
+    def remove(self, item_ids: Sequence[str]) -> int:
+        rows = []
+        for i in item_ids:
+            r = self.ids.get(i)
+            if r < 0 or not self.alive[r]:
+                raise UnknownIdError("item", i, "it is not in the search index")
+            rows.append(r)
+        for r in rows:
+            self._vocab_update(self.lex_texts[r], -1)
+            self.lex_texts[r], self.hashes[r] = "", ""
+        self.alive[rows] = False
+        self.lexical.remove(rows)
+        if self.vector is not None:
+            self.vector.remove(np.asarray(rows))
+        self.catalog.remove(rows)
+        self._after_change()
+        return len(rows)
+
+    def _vocab_update(self, text: str, sign: int) -> None:
+        for w in set(words(text)):
+            c = self.vocab.get(w, 0) + sign
+            if c > 0:
+                self.vocab[w] = c
+            else:
+                self.vocab.pop(w, None)
+
+    def _after_change(self) -> None:
+        self._speller = None
+        paths = self.catalog.paths
+        if paths and (self.intent is None or self.intent.paths != paths):
+            old = self.intent
+            self.intent = CategoryIntent.build(paths, self.encoder, temperature=self.config.intent_temperature)
+            if old is not None:
+                self.intent.log_counts = old.log_counts
+
+    def add_query_logs(self, events: Sequence[Any]) -> int:
+        """Feed click/cart/purchase events that carry a query (Event.query) to category intent."""
+        if self.intent is None:
+            return 0
+        weight = {"click": 1.0, "cart": 2.0, "purchase": 3.0}
+        pairs = []
+        for e in events:
+            t = getattr(e.type, "value", e.type)
+            r = self.ids.get(e.item_id) if e.item_id else -1
+            if e.query and t in weight and r >= 0:
+                pairs.append((e.query, int(self.catalog.category[r]), weight[t]))
+        self.intent.add_logs(pairs)
+        return len(pairs)
+
+    def __len__(self) -> int:
+        return int(self.alive.sum())
+
+    @property
+    def speller(self) -> SpellCorrector:
+        if self._speller is None:
+            self._speller = SpellCorrector(self.vocab)
+        return self._speller
+
+    # -- querying -------------------------------------------------------------------------------
+    def parse(self, query: str, understand: bool | None = None) -> ParsedQuery:
+        c = self.config
+        u = c.understand if understand is None else understand
+        if not u:
+            q, notes = check_query(query, c.max_query_chars)
+            return ParsedQuery(query, normalize(q), notes=notes)
+        return parse_query(query, speller=self.speller, max_chars=c.max_query_chars, prices=c.price_filters,
+                           typo=c.typo_correction, catalog_has_prices=self.catalog.has_prices)
+
+    def candidates(self, parsed: ParsedQuery, filters: Filters | None = None, mode: str | None = None,
+                   understand: bool | None = None) -> Candidates:
+        if len(self) == 0:
+            raise DataError("the search index is empty", hint="build it from items first (SearchEngine.build)")
+        return gather(self, parsed, filters, mode or self.config.mode,
+                      self.config.understand if understand is None else understand)
+
+    def search(self, query: str, k: int = 10, filters: Filters | dict | None = None, *, mode: str | None = None,
+               understand: bool | None = None, facets: bool = False, rerank: bool | None = None) -> SearchResult:
+        """Search the catalog. `filters` are hard (merged over price filters parsed from the query);
+        category intent is a soft boost. Returns the top `k` with reasons, the full result-set size
+        and, with facets=True, facet counts over the full filtered result set."""
+        if k < 1:
+            raise DataError(f"k must be at least 1, got {k}")
+        if isinstance(filters, dict):
+            filters = Filters.model_validate(filters)
+        parsed = self.parse(query, understand)
+        cand = self.candidates(parsed, filters, mode, understand)
+        do_rerank = (self.config.rerank if rerank is None else rerank) and self.reranker is not None
+        items = rank(self, parsed, cand, k, self.reranker if do_rerank else None)
+        fc = self.catalog.facets(cand.result_mask) if facets else None
+        return SearchResult(items, parsed, int(cand.result_mask.sum()), fc)
+
+    # -- persistence ----------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        h = hashlib.blake2b(digest_size=12)
+        for part in (self.text_config.fingerprint(), self.index_config.fingerprint(), self.encoder.name):
+            h.update(part.encode())
+        for i, (x, a) in enumerate(zip(self.hashes, self.alive)):
+            if a:
+                h.update(f"{self.ids.ids[i]}:{x};".encode())
+        return h.hexdigest()
+
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.lexical.save(folder / "lexical")
+        if self.vector is not None:
+            self.vector.save(folder / "vector")
+        self.catalog.save(folder / "catalog")
+        if self.intent is not None:
+            self.intent.save(folder / "intent")
+        if self.reranker is not None:
+            self.reranker.save(folder / "reranker")
+        np.save(folder / "alive.npy", self.alive)
+        (folder / "items.json").write_text(json.dumps({"ids": self.ids.to_json(), "hashes": self.hashes,
+                                                       "lex_texts": self.lex_texts}))
+        (folder / "engine.json").write_text(json.dumps({
+            "format": FORMAT, "fingerprint": self.fingerprint(), "encoder": self.encoder.name,
+            "text": self.text_config.model_dump(mode="json"), "index": self.index_config.model_dump(mode="json"),
+            "search": self.config.model_dump(mode="json")}, indent=1))
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, encoder=None, cache_dir: str | Path | None = None,
+             search: SearchConfig | None = None) -> "SearchEngine":
+        folder = Path(folder)
+        meta_p = folder / "engine.json"
+        if not meta_p.exists():
+            raise DataError(f"no search index in {folder}", hint="run `shopsense search-index` or SearchEngine.build(...).save()")
+        meta = json.loads(meta_p.read_text())
+        if meta.get("format") != FORMAT:
+            raise DataError(f"search index in {folder} has format {meta.get('format')}, expected {FORMAT}",
+                            hint="rebuild the index")
+        eng = cls(TextConfig.model_validate(meta["text"]), IndexConfig.model_validate(meta["index"]),
+                  search or SearchConfig.model_validate(meta["search"]), encoder, cache_dir)
+        if encoder is not None and encoder.name != meta["encoder"]:
+            raise DataError(f"index was built with encoder {meta['encoder']!r}, not {encoder.name!r}",
+                            hint="load with the same encoder or rebuild the index")
+        data = json.loads((folder / "items.json").read_text())
+        eng.ids, eng.hashes, eng.lex_texts = Vocabulary(data["ids"]), data["hashes"], data["lex_texts"]
+        eng.alive = np.load(folder / "alive.npy")
+        eng.lexical = LexicalIndex.load(folder / "lexical")
+        if (folder / "vector").exists():
+            eng.vector = VectorIndex.load(folder / "vector")
+        eng.catalog = Catalog.load(folder / "catalog")
+        if (folder / "intent").exists():
+            eng.intent = CategoryIntent.load(folder / "intent")
+        if (folder / "reranker").exists():
+            from shopsense.search.rerank import Reranker
+
+            eng.reranker = Reranker.load(folder / "reranker")
+        for t, a in zip(eng.lex_texts, eng.alive):
+            if a:
+                eng._vocab_update(t, +1)
+        return eng

@@ -1,0 +1,165 @@
+"""Query understanding: length/emptiness checks, price constraints -> filters, typo correction
+against the catalog vocabulary. Category intent lives in `search.intent`.
+
+Price phrases are parsed with hand-written regexes (no maintained library parses shop price
+phrases); a number directly followed by a unit ("under 5 gal", "over 36 in") is NOT a price, and a
+bare number ("iphone 50") never is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from shopsense.errors import DataError
+from shopsense.index.catalog import Filters
+from shopsense.text.normalize import normalize, words
+
+_NUM = r"\$?\s*(\d+(?:[.,]\d+)?)\s*(?:\$|dollars?|usd|bucks|eur|€|£)?"
+_NOT_UNIT = (r"(?!\s*(?:[\"']|in\b|in\.|inch|inches|ft\b|ft\.|feet|foot|gal|gallon|lb|lbs|pound|oz|ounce|"
+             r"v\b|volt|w\b|watt|amp|mm|cm|m\b|meter|sq|cu|x\b|pack|pk|pc|piece|count|ct\b|%|percent|"
+             r"degree|gauge|ga\b|btu|hp\b|mph|year|yr|day|hour|min))")
+_RANGE = [
+    re.compile(r"\bbetween\s+" + _NUM + r"\s*(?:and|to|-)\s*" + _NUM + _NOT_UNIT),
+    re.compile(r"(?:^|\s)\$\s*(\d+(?:[.,]\d+)?)\s*(?:-|to)\s*\$?\s*(\d+(?:[.,]\d+)?)\b" + _NOT_UNIT),
+    re.compile(r"\b(?:from\s+)?(\d+(?:[.,]\d+)?)\s*(?:-|to)\s*(\d+(?:[.,]\d+)?)\s*(?:\$|dollars?|usd|bucks)"),
+]
+_MAX = re.compile(r"\b(?:under|below|less\s+than|cheaper\s+than|max(?:imum)?|up\s+to|no\s+more\s+than|"
+                  r"at\s+most|within)\s+" + _NUM + r"\b" + _NOT_UNIT + r"|(?:^|\s)(?:<=?)\s*" + _NUM + _NOT_UNIT)
+_MIN = re.compile(r"\b(?:over|above|more\s+than|at\s+least|min(?:imum)?|from)\s+\$\s*(\d+(?:[.,]\d+)?)\b"
+                  + _NOT_UNIT + r"|\b(?:over|above|more\s+than|at\s+least)\s+(\d+(?:[.,]\d+)?)\s*(?:\$|dollars?|usd|bucks)"
+                  + r"|(?:^|\s)(?:>=?)\s*" + _NUM + _NOT_UNIT)
+
+
+def _num(s: str) -> float:
+    return float(s.replace(",", "."))
+
+
+def parse_price(query: str) -> tuple[Filters, str, str | None]:
+    """(price filters, query with the price phrase removed, the phrase matched or None)."""
+    q = query.lower()
+    for pat in _RANGE:
+        m = pat.search(q)
+        if m:
+            lo, hi = sorted((_num(m.group(1)), _num(m.group(2))))
+            return Filters(price_min=lo, price_max=hi), _cut(query, m), m.group(0).strip()
+    m = _MAX.search(q)
+    if m:
+        v = next(g for g in m.groups() if g is not None)
+        return Filters(price_max=_num(v)), _cut(query, m), m.group(0).strip()
+    m = _MIN.search(q)
+    if m:
+        v = next(g for g in m.groups() if g is not None)
+        return Filters(price_min=_num(v)), _cut(query, m), m.group(0).strip()
+    return Filters(), query, None
+
+
+def _cut(text: str, m: re.Match) -> str:
+    return " ".join((text[: m.start()] + " " + text[m.end():]).split())
+
+
+@dataclass
+class ParsedQuery:
+    raw: str
+    text: str  # normalised, price phrase removed, typos corrected: what the retrievers see
+    filters: Filters = field(default_factory=Filters)
+    price_phrase: str | None = None
+    corrections: dict[str, str] = field(default_factory=dict)
+    category: list[tuple[str, float]] = field(default_factory=list)  # (path, probability) soft intent
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"raw": self.raw, "text": self.text, "filters": self.filters.model_dump(exclude_defaults=True),
+                "price_phrase": self.price_phrase, "corrections": self.corrections,
+                "category": self.category, "notes": self.notes}
+
+
+def check_query(query: Any, max_chars: int) -> tuple[str, list[str]]:
+    if not isinstance(query, str):
+        raise DataError(f"query must be a string, got {type(query).__name__}", hint="pass the shopper's text")
+    notes = []
+    q = query.replace("\x00", " ")
+    if len(q) > max_chars:
+        q = q[:max_chars]
+        notes.append(f"query cut to its first {max_chars} characters (was {len(query)})")
+    if not q.strip():
+        raise DataError("empty query", hint="type at least one word, or browse with filters via search(..., query='*')")
+    return q, notes
+
+
+class SpellCorrector:
+    """Corrects query words absent from the catalog vocabulary to the most frequent catalog word
+    within edit distance 1 (words of 4-7 letters) or 2 (longer). Uses rapidfuzz when installed;
+    without it, correction is skipped (noted in the parse)."""
+
+    def __init__(self, vocab: dict[str, int], min_len: int = 4) -> None:
+        self.vocab = vocab
+        self.min_len = min_len
+        self._by_len: dict[int, list[str]] = {}
+        for w in vocab:
+            if w.isalpha():
+                self._by_len.setdefault(len(w), []).append(w)
+        self._cache: dict[str, str | None] = {}
+
+    def correct_word(self, w: str) -> str | None:
+        if w in self.vocab or len(w) < self.min_len or not w.isalpha() or not w.isascii():
+            return None
+        if w in self._cache:
+            return self._cache[w]
+        from rapidfuzz.distance import Levenshtein
+        from rapidfuzz.process import extract
+
+        d = 1 if len(w) <= 7 else 2
+        best: tuple[int, int, str] | None = None
+        for n in range(len(w) - d, len(w) + d + 1):
+            choices = self._by_len.get(n)
+            if not choices:
+                continue
+            for cand, dist, _ in extract(w, choices, scorer=Levenshtein.distance, score_cutoff=d, limit=20):
+                key = (int(dist), -self.vocab[cand], cand)
+                if best is None or key < best:
+                    best = key
+        out = best[2] if best else None
+        if len(self._cache) < 100_000:
+            self._cache[w] = out
+        return out
+
+    def correct(self, text: str) -> tuple[str, dict[str, str]]:
+        try:
+            import rapidfuzz  # noqa: F401
+        except ImportError:
+            return text, {}
+        fixes: dict[str, str] = {}
+        out = []
+        for w in text.split():
+            c = self.correct_word(w)
+            if c:
+                fixes[w] = c
+            out.append(c or w)
+        return " ".join(out), fixes
+
+
+def vocabulary(texts) -> dict[str, int]:
+    """Document frequency of normalised surface words over the catalog texts."""
+    df: dict[str, int] = {}
+    for t in texts:
+        for w in set(words(t)):
+            df[w] = df.get(w, 0) + 1
+    return df
+
+
+def parse_query(query: str, *, speller: SpellCorrector | None = None, max_chars: int = 1000,
+                prices: bool = True, typo: bool = True, catalog_has_prices: bool = True) -> ParsedQuery:
+    q, notes = check_query(query, max_chars)
+    filters, rest, phrase = parse_price(q) if prices else (Filters(), q, None)
+    if phrase and not catalog_has_prices:
+        notes.append(f"price constraint {phrase!r} ignored: the catalog has no prices")
+        filters = Filters()
+    elif phrase and not rest.strip():
+        rest = q  # the whole query was a price phrase: keep the words for retrieval
+    text = normalize(rest)
+    fixes: dict[str, str] = {}
+    if typo and speller is not None:
+        text, fixes = speller.correct(text)
+    return ParsedQuery(query, text, filters, phrase, fixes, [], notes)

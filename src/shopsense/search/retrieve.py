@@ -1,0 +1,152 @@
+"""Candidate generation (BM25 + vector, under filters), fusion, category boost, ranking with reasons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from shopsense.index.catalog import Filters
+from shopsense.search.fusion import rrf, weighted
+from shopsense.search.query import ParsedQuery
+from shopsense.text.normalize import stem_words, words
+from shopsense.types import ItemList
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shopsense.search.engine import SearchEngine
+
+
+@dataclass
+class Candidates:
+    rows: np.ndarray  # candidate rows (union of the retrievers' top lists)
+    lex: np.ndarray  # BM25 score per candidate (0 = no term matched)
+    cos: np.ndarray  # cosine query/item per candidate (0 when dense is off)
+    lex_rank: np.ndarray  # 1-based rank in the BM25 list, 0 = not in it
+    dense_rank: np.ndarray  # 1-based rank in the vector list, 0 = not in it
+    fused: np.ndarray  # fused score (mode-dependent)
+    boost: np.ndarray  # category-intent boost
+    tokens: list[str]  # stemmed query tokens
+    result_mask: np.ndarray  # full result set (matches a retriever, passes filters), over all rows
+    mode: str = "hybrid"
+    qvec: np.ndarray | None = None
+    categories: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def score(self) -> np.ndarray:
+        return self.fused + self.boost
+
+
+def _top(scores: np.ndarray, n: int) -> np.ndarray:
+    pos = np.flatnonzero(scores > 0)
+    if len(pos) > n:
+        pos = pos[np.argpartition(-scores[pos], n - 1)[:n]]
+    return pos[np.argsort(-scores[pos], kind="stable")]
+
+
+def dense_text(parsed: ParsedQuery) -> str:
+    return parsed.text
+
+
+def gather(engine: "SearchEngine", parsed: ParsedQuery, filters: Filters | None, mode: str,
+           understand: bool) -> Candidates:
+    c = engine.config
+    f = parsed.filters.merged(filters) if filters is not None else parsed.filters
+    parsed.filters = f
+    mask = engine.catalog.mask(f, engine.alive) if not f.is_empty() else engine.alive
+    toks = engine.lexical.tokenize(parsed.text)
+    n = len(engine.alive)
+    lex_rows = np.zeros(0, np.int64)
+    s_lex = None
+    if mode in ("hybrid", "bm25"):
+        s_lex = engine.lexical.scores(toks)
+        if mask is not engine.alive or not engine.alive.all():
+            s_lex = np.where(mask, s_lex, 0.0).astype(np.float32)
+        lex_rows = _top(s_lex, c.n_lexical if mode == "hybrid" else max(c.n_lexical, c.rerank_depth))
+    qv = None
+    d_rows, d_sims = np.zeros(0, np.int64), np.zeros(0, np.float32)
+    if mode in ("hybrid", "dense") and engine.vector is not None:
+        qv = engine.query_vector(dense_text(parsed))
+        d_rows, d_sims = engine.vector.search(qv, c.n_dense, mask)
+        keep = d_sims >= c.min_dense_similarity
+        d_rows, d_sims = d_rows[keep], d_sims[keep]
+    rows = np.asarray(list(dict.fromkeys(np.concatenate([lex_rows, d_rows]).tolist())), np.int64)
+    lex = s_lex[rows].astype(np.float64) if s_lex is not None else np.zeros(len(rows))
+    cos = engine.vector.similarity(qv, rows).astype(np.float64) if qv is not None else np.zeros(len(rows))
+    pos = {r: i for i, r in enumerate(rows.tolist())}
+    lex_rank, dense_rank = np.zeros(len(rows), np.int64), np.zeros(len(rows), np.int64)
+    lex_rank[[pos[r] for r in lex_rows.tolist()]] = np.arange(1, len(lex_rows) + 1)
+    dense_rank[[pos[r] for r in d_rows.tolist()]] = np.arange(1, len(d_rows) + 1)
+    result = np.zeros(n, bool)
+    if s_lex is not None:
+        result |= s_lex > 0
+    result[d_rows] = True
+    result &= mask
+    if mode == "bm25":
+        fused = lex
+    elif mode == "dense":
+        fused = cos
+    elif c.fusion == "rrf":
+        fused = rrf([lex_rank, dense_rank], k=c.rrf_k)
+    else:
+        fused = weighted([lex, cos], [c.lexical_weight, 1 - c.lexical_weight], c.fusion_norm)
+    boost = np.zeros(len(rows))
+    cats: dict[int, float] = {}
+    if understand and engine.intent is not None and c.category_boost > 0 and len(rows):
+        p = engine.intent.predict(parsed.raw, qv)
+        if p.any():
+            codes = engine.catalog.category[rows]
+            boost = np.where(codes >= 0, c.category_boost * p[np.maximum(codes, 0)], 0.0)
+            for i in np.argsort(-p)[:3]:
+                if p[i] > 0.01:
+                    cats[int(i)] = float(p[i])
+            parsed.category = [(engine.intent.paths[i], round(v, 4)) for i, v in cats.items()]
+    return Candidates(rows, lex, cos, lex_rank, dense_rank, fused, boost, toks, result, mode, qv, cats)
+
+
+def rank(engine: "SearchEngine", parsed: ParsedQuery, cand: Candidates, k: int, reranker=None) -> ItemList:
+    score = cand.score.copy()
+    order = np.argsort(-score, kind="stable")
+    reranked = None
+    if reranker is not None and len(order):
+        depth = order[: engine.config.rerank_depth]
+        from shopsense.search.rerank import features
+
+        pred = reranker.predict(features(engine, cand, depth))
+        sub = np.argsort(-pred, kind="stable")
+        reranked = dict(zip(depth[sub].tolist(), pred[sub].tolist()))
+        order = np.concatenate([depth[sub], order[engine.config.rerank_depth:]])
+    order = order[:k]
+    surface = {}
+    for w in words(parsed.text):
+        for s in stem_words([w], engine.index_config.stemmer, engine.index_config.stopwords):
+            surface.setdefault(s, w)
+    ids, scores, reasons = [], [], []
+    for i in order.tolist():
+        row = int(cand.rows[i])
+        rs: list[dict] = []
+        if cand.lex_rank[i] > 0:
+            m = engine.lexical.matched(row, cand.tokens)
+            rs.append({"source": "bm25", "rank": int(cand.lex_rank[i]), "score": round(float(cand.lex[i]), 4),
+                       "matched": [surface.get(t, t) for t in m]})
+        if cand.dense_rank[i] > 0:
+            rs.append({"source": "dense", "rank": int(cand.dense_rank[i]), "cosine": round(float(cand.cos[i]), 4)})
+        if cand.mode == "hybrid":
+            rs.append({"source": "fusion", "method": engine.config.fusion, "score": round(float(cand.fused[i]), 4)})
+        if cand.boost[i] > 1e-4:
+            code = int(engine.catalog.category[row])
+            rs.append({"source": "category_boost", "category": engine.catalog.paths[code],
+                       "boost": round(float(cand.boost[i]), 4)})
+        if parsed.corrections:
+            rs.append({"source": "typo_correction", "corrections": dict(parsed.corrections)})
+        if not parsed.filters.is_empty():
+            rs.append({"source": "filter", "filters": parsed.filters.model_dump(exclude_defaults=True)})
+        final = float(score[i])
+        if reranked is not None and i in reranked:
+            final = float(reranked[i])
+            rs.append({"source": "reranker", "score": round(final, 4)})
+        ids.append(engine.ids.ids[row])
+        scores.append(final)
+        reasons.append(rs)
+    return ItemList(ids, np.asarray(scores), reasons)
+
