@@ -1,7 +1,73 @@
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field
+
 from shopsense.config import ComponentConfig
+
+DEFAULT_EVENT_WEIGHTS = {"purchase": 4.0, "cart": 3.0, "click": 2.0, "view": 1.0, "rating": 2.0, "search": 0.0}
+
+
+class TrendingConfig(ComponentConfig):
+    half_life_days: float | None = Field(7.0, gt=0, description="popularity half-life; None = plain popularity (no decay)")
+    event_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS))
+
+
+class SimilarConfig(ComponentConfig):
+    event_types: list[str] | None = Field(None, description="events that count as co-visits; None = all with an item")
+    window: int = Field(5, ge=1, description="co-visit = within this many steps in the same session (or user history)")
+    text_weight: float = Field(0.3, ge=0, le=1, description="blend: (1-w)*co-visitation + w*text-embedding cosine")
+    history_items: int = Field(10, ge=1, description="most recent history items whose neighbours are summed")
+    recency_decay: float = Field(0.8, gt=0, le=1, description="weight of the k-th most recent item: decay**k")
+
+
+class CFConfig(ComponentConfig):
+    algorithm: Literal["als", "bpr"] = "als"
+    factors: int = Field(64, ge=2)
+    regularization: float = Field(0.05, ge=0)
+    iterations: int = Field(20, ge=1)
+    alpha: float = Field(10.0, gt=0, description="ALS confidence scaling of the event weights")
+    learning_rate: float = Field(0.01, gt=0, description="BPR only")
+    event_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS))
+    seed: int = 0
+
+
+class SequentialConfig(ComponentConfig):
+    """SASRec-style transformer; `text_features` picks the fused side information."""
+
+    text_features: Literal["auto", "none", "attributes", "encoder"] = Field(
+        "auto", description="none = ID-only SASRec; attributes = learned attribute-id embeddings; "
+                            "encoder = pretrained text embedding (settings.text encoder), projected; "
+                            "auto = attributes when items carry attribute_ids, else encoder")
+    use_id: bool = True
+    event_types: list[str] | None = None
+    dim: int = Field(64, ge=8)
+    max_len: int = Field(50, ge=2)
+    n_layers: int = Field(2, ge=1)
+    n_heads: int = Field(1, ge=1)
+    dropout: float = Field(0.5, ge=0, lt=1)
+    epochs: int = Field(200, ge=1)
+    batch_size: int = Field(256, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    loss: Literal["full", "sampled"] = "full"
+    n_negatives: int = Field(1024, ge=1)
+    align_alpha: float = Field(0.0, ge=0, description="L = L_rec + alpha * L_align (ID vs text InfoNCE)")
+    id_dropout: float = Field(0.0, ge=0, lt=1, description="drop whole ID vectors in training (cold-start robustness)")
+    patience: int = Field(5, ge=1)
+    time_budget_minutes: float = Field(15.0, gt=0)
+    holdout_last: bool = Field(True, description="hold out each user's last item for early stopping")
+    seed: int = 0
 
 
 class RecommendConfig(ComponentConfig):
-    """Settings of the recommend stage (extended as the stage grows)."""
+    """Settings of the recommend stage."""
+
+    trending: TrendingConfig = Field(default_factory=TrendingConfig)
+    similar: SimilarConfig = Field(default_factory=SimilarConfig)
+    cf: CFConfig = Field(default_factory=CFConfig)
+    sequential: SequentialConfig = Field(default_factory=SequentialConfig)
+    personal: Literal["sequential", "cf"] = Field("sequential", description="model behind personal recommendations")
+    exclude_seen: bool = Field(True, description="never recommend items already in the user's history")
+    threads: int = Field(2, ge=1, description="torch / BLAS threads for training")

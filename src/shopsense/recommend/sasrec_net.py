@@ -1,0 +1,261 @@
+"""SASRec-style causal transformer over item sequences, with text-fused item representations.
+
+Torch is imported lazily by callers of `build_net` / `train_net` (this module imports torch at top
+and is only imported from inside functions of `sequential.py` and the benchmark).
+
+Item representation (shared by the input and the output layer, as in SASRec):
+
+    e_i = E_id[i] + W_text · t_i + mean(A[a] for a in attributes(i))
+
+- `E_id` is the ID embedding (rows of items never seen in training are zeroed after fit, so a brand-new
+  item is represented by its text part alone instead of by an untrained random vector);
+- `t_i` a fixed pretrained text embedding (MiniLM) projected by a learned linear map;
+- `A` learned attribute embeddings (amazon-seq files carry attribute ids instead of titles).
+Any of the three parts can be off: ID-only SASRec is `use_id=True` with no text and no attributes.
+
+Loss: full-softmax cross-entropy over all items at every position of the (right-padded) sequence —
+which trains on every prefix in one pass — or a sampled softmax with shared uniform negatives;
+plus an optional alignment term L = L_rec + alpha * L_align (in-batch InfoNCE between the ID vector and
+the text/attribute vector of the target items). `id_dropout` zeroes whole ID vectors during training
+so the model also learns to rank items from their text alone (DropoutNet-style cold-start training).
+
+Hand-written rather than taken from RecBole: RecBole pins numpy<2 and an old torch, and none of the
+maintained libraries fuse a frozen text embedding into SASRec's item table.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+@dataclass
+class ItemFeatures:
+    """Side information of items (rows = item rows). Either part may be None."""
+
+    text: np.ndarray | None = None          # (n_items, d_text) float32, fixed pretrained vectors
+    attr_index: np.ndarray | None = None    # flat attribute ids (CSR values), int64
+    attr_offsets: np.ndarray | None = None  # (n_items,) start offsets into attr_index, int64
+    n_attrs: int = 0
+
+    @property
+    def has_text(self) -> bool:
+        return self.text is not None
+
+    @property
+    def has_attrs(self) -> bool:
+        return self.attr_index is not None and self.n_attrs > 0
+
+
+class SASRecNet(nn.Module):
+    def __init__(self, n_items: int, dim: int = 64, max_len: int = 50, n_layers: int = 2, n_heads: int = 1,
+                 dropout: float = 0.5, use_id: bool = True, features: ItemFeatures | None = None) -> None:
+        super().__init__()
+        feats = features or ItemFeatures()
+        self.n_items, self.dim, self.max_len, self.use_id = n_items, dim, max_len, use_id
+        if not use_id and not (feats.has_text or feats.has_attrs):
+            raise ValueError("SASRecNet needs an ID embedding or item features")
+        self.id_emb = nn.Embedding(n_items, dim) if use_id else None
+        if self.id_emb is not None:
+            nn.init.normal_(self.id_emb.weight, std=0.02)
+        self.register_buffer("id_mask", torch.ones(n_items, 1))  # 0 for items unseen in training
+        if feats.has_text:
+            self.register_buffer("text", torch.as_tensor(feats.text, dtype=torch.float32))
+            self.text_proj: nn.Module | None = nn.Linear(feats.text.shape[1], dim)
+        else:
+            self.text, self.text_proj = None, None
+        if feats.has_attrs:
+            self.register_buffer("attr_index", torch.as_tensor(feats.attr_index, dtype=torch.long))
+            self.register_buffer("attr_offsets", torch.as_tensor(feats.attr_offsets, dtype=torch.long))
+            self.attr_emb: nn.Module | None = nn.EmbeddingBag(feats.n_attrs, dim, mode="mean")
+            nn.init.normal_(self.attr_emb.weight, std=0.02)
+        else:
+            self.attr_index = self.attr_offsets = None
+            self.attr_emb = None
+        self.pos_emb = nn.Embedding(max_len, dim)
+        layer = nn.TransformerEncoderLayer(dim, n_heads, dim_feedforward=dim, dropout=dropout,
+                                           activation="gelu", batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+        self.in_ln = nn.LayerNorm(dim)
+        self.out_ln = nn.LayerNorm(dim)
+        self.drop = nn.Dropout(dropout)
+
+    def side_part(self) -> torch.Tensor | None:
+        """The text + attribute part of every item's vector (n_items, dim), or None."""
+        out = None
+        if self.text_proj is not None:
+            out = self.text_proj(self.text)
+        if self.attr_emb is not None:
+            a = self.attr_emb(self.attr_index, self.attr_offsets)
+            out = a if out is None else out + a
+        return out
+
+    def item_table(self, id_dropout: float = 0.0) -> torch.Tensor:
+        side = self.side_part()
+        if self.id_emb is None:
+            return side
+        e = self.id_emb.weight * self.id_mask
+        if id_dropout > 0 and self.training:
+            keep = (torch.rand(self.n_items, 1, device=e.device) >= id_dropout).float()
+            e = e * keep
+        return e if side is None else e + side
+
+    def encode(self, seq: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """seq: (B, L) item rows, right-padded with -1. Returns hidden states (B, L, dim)."""
+        b, length = seq.shape
+        padded = torch.cat([table, table.new_zeros(1, self.dim)])
+        x = padded[seq.clamp(min=-1) % (self.n_items + 1)] * math.sqrt(self.dim)
+        x = x + self.pos_emb.weight[:length].unsqueeze(0)
+        x = self.drop(self.in_ln(x))
+        causal = torch.triu(torch.full((length, length), float("-inf")), diagonal=1)
+        h = self.encoder(x, mask=causal, is_causal=True)
+        return self.out_ln(h)
+
+    @torch.no_grad()
+    def last_hidden(self, seqs: list[np.ndarray], table: torch.Tensor) -> torch.Tensor:
+        """Hidden state after the last item of each history (empty histories -> zeros)."""
+        batch, lens = pad_right(seqs, self.max_len)
+        h = self.encode(torch.as_tensor(batch), table)
+        idx = torch.as_tensor(np.maximum(lens - 1, 0))
+        out = h[torch.arange(len(seqs)), idx]
+        out[torch.as_tensor(lens == 0)] = 0.0
+        return out
+
+
+def pad_right(seqs: list[np.ndarray], max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the last `max_len` items of each sequence, right-pad with -1 to the batch's longest."""
+    cut = [np.asarray(s, np.int64)[-max_len:] for s in seqs]
+    lens = np.array([len(s) for s in cut], dtype=np.int64)
+    width = max(1, int(lens.max()) if len(lens) else 1)
+    out = np.full((len(cut), width), -1, dtype=np.int64)
+    for i, s in enumerate(cut):
+        out[i, :len(s)] = s
+    return out, lens
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 200
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    loss: str = "full"            # "full" | "sampled"
+    n_negatives: int = 1024       # sampled softmax only
+    align_alpha: float = 0.0
+    align_temperature: float = 0.1
+    id_dropout: float = 0.0
+    patience: int = 5
+    eval_every: int = 1
+    time_budget_s: float = 15 * 60
+    seed: int = 0
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int = 0
+    best_valid_ndcg10: float = 0.0
+    epochs_run: int = 0
+    wall_s: float = 0.0
+    history: list[dict] = field(default_factory=list)
+    stopped: str = ""
+
+
+def _align_loss(net: SASRecNet, items: torch.Tensor, temperature: float) -> torch.Tensor:
+    side = net.side_part()
+    if side is None or net.id_emb is None:
+        return torch.zeros(())
+    items = torch.unique(items)[:2048]
+    a = F.normalize(net.id_emb.weight[items], dim=-1)
+    b = F.normalize(side[items], dim=-1)
+    logits = a @ b.T / temperature
+    target = torch.arange(len(items))
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
+def train_net(net: SASRecNet, train_seqs: list[np.ndarray], cfg: TrainConfig,
+              validate: Callable[[SASRecNet], float] | None = None,
+              catalog_mask: np.ndarray | None = None, progress: bool = True,
+              log: Callable[[str], None] | None = None) -> TrainResult:
+    """Train on every prefix of every training sequence; keep the state with the best validation
+    NDCG@10 (`validate` returns it, computed on a validation split — never on test).
+    `catalog_mask[i]=False` removes item i from the softmax (items unknown at training time)."""
+    from tqdm.auto import tqdm
+
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    pairs = [(s[:-1][-net.max_len:], s[1:][-net.max_len:]) for s in train_seqs if len(s) >= 2]
+    if not pairs:
+        raise ValueError("no training sequence has two or more items")
+    order = np.argsort([len(p[0]) for p in pairs], kind="stable")  # length buckets: little padding
+    batches = [order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    blocked = None if catalog_mask is None else torch.as_tensor(~np.asarray(catalog_mask, bool))
+    allowed = None if catalog_mask is None else np.flatnonzero(catalog_mask)
+    res, best_state, bad, t0 = TrainResult(best_valid_ndcg10=-1.0), None, 0, time.time()
+    for epoch in range(1, cfg.epochs + 1):
+        net.train()
+        total, count = 0.0, 0
+        bar = tqdm(rng.permutation(len(batches)), desc=f"epoch {epoch}", leave=False, disable=not progress)
+        for bi in bar:
+            idx = batches[bi]
+            inp, _ = pad_right([pairs[i][0] for i in idx], net.max_len)
+            tgt, _ = pad_right([pairs[i][1] for i in idx], net.max_len)
+            table = net.item_table(cfg.id_dropout)
+            h = net.encode(torch.as_tensor(inp), table)
+            tgt_t = torch.as_tensor(tgt)
+            valid = tgt_t >= 0
+            hv, tv = h[valid], tgt_t[valid]
+            if cfg.loss == "sampled":
+                pool = allowed if allowed is not None else np.arange(net.n_items)
+                neg = torch.as_tensor(rng.choice(pool, size=min(cfg.n_negatives, len(pool)), replace=False))
+                pos_logit = (hv * table[tv]).sum(-1, keepdim=True)
+                neg_logit = hv @ table[neg].T
+                neg_logit = neg_logit.masked_fill(neg.unsqueeze(0) == tv.unsqueeze(1), float("-inf"))
+                loss = F.cross_entropy(torch.cat([pos_logit, neg_logit], 1), torch.zeros(len(tv), dtype=torch.long))
+            else:
+                logits = hv @ table.T
+                if blocked is not None:
+                    logits = logits.masked_fill(blocked, float("-inf"))
+                loss = F.cross_entropy(logits, tv)
+            if cfg.align_alpha > 0:
+                loss = loss + cfg.align_alpha * _align_loss(net, tv, cfg.align_temperature)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(tv)
+            count += len(tv)
+        res.epochs_run = epoch
+        entry = {"epoch": epoch, "loss": total / max(count, 1), "elapsed_s": round(time.time() - t0, 1)}
+        if validate is not None and epoch % cfg.eval_every == 0:
+            net.eval()
+            score = float(validate(net))
+            entry["valid_ndcg10"] = score
+            if score > res.best_valid_ndcg10:
+                res.best_valid_ndcg10, res.best_epoch, bad = score, epoch, 0
+                best_state = copy.deepcopy(net.state_dict())
+            else:
+                bad += 1
+        res.history.append(entry)
+        if log:
+            log(f"  {entry}")
+        if validate is not None and bad >= cfg.patience:
+            res.stopped = f"early stop: no valid gain for {cfg.patience} evaluations"
+            break
+        if time.time() - t0 > cfg.time_budget_s:
+            res.stopped = f"time budget {cfg.time_budget_s:.0f}s reached"
+            break
+    else:
+        res.stopped = "max epochs"
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+    res.wall_s = time.time() - t0
+    return res
