@@ -134,9 +134,10 @@ def test_items_reingest_updates_not_duplicates(tmp_path, store, pseudo, quiet_cf
     assert store.count("items") == 2 and store.get_item("X").title == "new"
 
 
-def test_crash_mid_ingest_leaves_store_consistent_and_resumes(tmp_path, store, pseudo, quiet_cfg, monkeypatch):
-    p = tmp_path / "ev.csv"
-    _big_events(p, 3500)
+def test_crash_mid_ingest_row_path_leaves_store_consistent_and_resumes(tmp_path, store, pseudo, quiet_cfg, monkeypatch):
+    p = tmp_path / "ev.jsonl"
+    _events(p, [{"user_id": f"user{k % 97}", "item_id": f"I{k % 50}", "type": "view", "timestamp": 1_600_000_000 + k}
+                for k in range(3500)])
     real = loader.EventValidator.__call__
     calls = {"n": 0}
 
@@ -155,6 +156,69 @@ def test_crash_mid_ingest_leaves_store_consistent_and_resumes(tmp_path, store, p
     r = ingest_file(store, p, "events", pseudonymizer=pseudo, config=quiet_cfg)
     assert r.status == "resumed" and r.accepted == 1500
     assert store.count("events") == 3500 and store.count("quarantine") == 0
+
+
+def test_crash_mid_ingest_fast_path_resumes(tmp_path, store, pseudo, monkeypatch):
+    from shopsense.ingest import columnar
+    from shopsense.ingest.config import IngestConfig
+
+    cfg = IngestConfig(progress=False, block_bytes=16 << 10)
+    p = tmp_path / "ev.csv"
+    _big_events(p, 3500)
+    real = columnar._validate_block
+    calls = {"n": 0}
+
+    def exploding(*a):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("power cut")
+        return real(*a)
+
+    monkeypatch.setattr(columnar, "_validate_block", exploding)
+    with pytest.raises(RuntimeError):
+        ingest_file(store, p, "events", pseudonymizer=pseudo, config=cfg)
+    (checkpoint,) = store.conn.execute("SELECT lines_done FROM ingest_runs").fetchone()
+    assert 0 < store.count("events") < 3500
+    assert store.count("events") == checkpoint - 1  # every line up to the checkpoint (after the header), nothing more
+    monkeypatch.setattr(columnar, "_validate_block", real)
+    r = ingest_file(store, p, "events", pseudonymizer=pseudo, config=cfg)
+    assert r.status == "resumed"
+    assert store.count("events") == 3500 and store.count("quarantine") == 0
+
+
+def test_fast_and_row_paths_agree(tmp_path, pseudo):
+    """The columnar CSV path and the row path accept/reject the same rows with the same ids."""
+    from shopsense.ingest.config import IngestConfig
+    from shopsense.store import open_store
+
+    text = ("user_id,item_id,type,value,query,timestamp,session_id\n"
+            "u1,A,view,,,2024-01-01T10:00:00Z,s1\n"
+            "u1,A,VIEW ,,,2024-01-01T10:00:00Z,s1\n"  # same event after normalisation: a duplicate
+            "u2,,search,,red shoes,1700000000,\n"
+            "u2,B,rating,4.5,,1700000001000,s2\n"
+            "u2,B,rating,7,,1700000002,s2\n"
+            "u3,B,cart,,,2024-01-01 10:00:00+02:00,\n"
+            "u3,B,teleport,,,1700000003,\n"
+            "u4,C,purchase,\"1,000\",,1700000004,\n"
+            "u4,C,purchase,,,later,\n"
+            "\n"
+            "u5,C\n"
+            ",C,view,,,1700000005,\n")
+    results = []
+    for name in ("ev.csv", "ev_rowpath.csv.gz"):
+        import gzip
+
+        p = tmp_path / name
+        (gzip.open(p, "wt") if name.endswith(".gz") else open(p, "w")).write(text)  # .gz takes the row path
+        s = open_store(f"sqlite:///{tmp_path / (name + '.db')}")
+        ingest_file(s, p, "events", pseudonymizer=pseudo, config=IngestConfig(progress=False))
+        ev = s.conn.execute("SELECT event_id, user_key, item_id, type, value, query, ts, session FROM events ORDER BY seq").fetchall()
+        q = sorted((r.line, r.reason) for r in s.quarantine_rows(limit=100))
+        results.append((ev, q))
+    assert results[0] == results[1]
+    assert len(results[0][0]) == 5
+    assert [r for _, r in results[0][1]] == ["duplicate_id", "bad_value", "unknown_event_type", "bad_timestamp",
+                                             "malformed_row", "missing_field"]
 
 
 def test_crash_inside_the_transaction_rolls_back(tmp_path, store, pseudo, quiet_cfg, monkeypatch):

@@ -118,18 +118,59 @@ def ingest_file(store: Store, path: str | Path, kind: str, *, pseudonymizer: Pse
     rejects: list[tuple] = []
     last_line = resume_after
 
+    # One writer thread commits chunk k while the main thread parses and validates chunk k+1
+    # (SQLite releases the GIL while it works). At most one chunk waits, so memory stays bounded.
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopsense-ingest")
+    pending: list[Future] = []
+
+    def settle() -> None:
+        while pending:
+            fut = pending.pop(0)
+            res, done_line = fut.result()  # re-raises a failed commit here, in the caller
+            report.accepted += res.accepted
+            report.updated += res.updated
+            for r, n in res.rejected.items():
+                report.rejected[r] = report.rejected.get(r, 0) + n
+            if on_chunk:
+                on_chunk(done_line)
+
+    def commit(chunk_rows: list[tuple], chunk_rejects: list[tuple], upto: int) -> tuple:
+        return store.commit_chunk(run, chunk_rows, chunk_rejects, upto), upto
+
     def flush() -> None:
-        res = store.commit_chunk(run, rows, rejects, last_line)
-        report.accepted += res.accepted
-        report.updated += res.updated
-        for r, n in res.rejected.items():
-            report.rejected[r] = report.rejected.get(r, 0) + n
+        settle()
+        pending.append(writer.submit(commit, rows.copy(), rejects.copy(), last_line))
         rows.clear()
         rejects.clear()
-        if on_chunk:
-            on_chunk(last_line)
 
     try:
+        fast_ok = kind == "events" and fmt in ("csv", "tsv") and not path.name.lower().endswith(".gz")
+        if fast_ok:
+            from shopsense.ingest.columnar import Fallback, event_chunks
+
+            try:
+                for crow, crej, cline in event_chunks(path, validator, resume_after,  # type: ignore[arg-type]
+                                                      block_size=cfg.block_bytes, delimiter="\t" if fmt == "tsv" else ","):
+                    rows.extend(crow)
+                    rejects.extend(crej)
+                    report.rows_seen += len(crow) + len(crej)
+                    last_line = max(last_line, cline)
+                    bar.update(0)
+                    flush()
+                    if total:
+                        bar.n = min(total, bar.n + 1)
+            except Fallback:
+                # the fast path stops at its last committed chunk; the row path resumes from there
+                settle()
+                rows.clear()
+                rejects.clear()
+                resume_after = last_line = run.lines_done
+            else:
+                settle()
+                store.finish_run(run)
+                return report
         raw: RawRow
         for raw in read_rows(path, fmt, on_bytes=bar.update if total else None):
             if raw.line <= resume_after and raw.line > 0:
@@ -151,7 +192,9 @@ def ingest_file(store: Store, path: str | Path, kind: str, *, pseudonymizer: Pse
                 flush()
         if rows or rejects or last_line > run.lines_done:
             flush()
+        settle()
     finally:
         bar.close()
+        writer.shutdown(wait=True)  # a chunk in flight finishes (or rolls back) before we return
     store.finish_run(run)
     return report

@@ -13,6 +13,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shopsense.ingest.eventkey import EventKeys
 
 
 class Pseudonymizer:
@@ -20,13 +24,26 @@ class Pseudonymizer:
         if len(key) < 16:
             raise ValueError("pseudonymisation key must be at least 16 bytes")
         self._key = key
-        # lru_cache per instance: shoppers repeat a lot within a file
+        self._hmac = hmac.new(key, digestmod=hashlib.sha256)  # copied per id: cheaper than a new HMAC
+        # lru_cache per instance: shoppers and sessions repeat a lot within a file
         self.user = lru_cache(maxsize=1 << 18)(self._user)
+        self.session = lru_cache(maxsize=1 << 16)(self._session)
+        self._keys: EventKeys | None = None
 
     def _user(self, raw_id: str) -> str:
-        return hmac.new(self._key, raw_id.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+        h = self._hmac.copy()
+        h.update(raw_id.encode("utf-8", "surrogateescape"))
+        return h.hexdigest()[:32]
 
-    def event_id(self, content: str) -> int:
-        """Keyed 64-bit id of an event's content (or of its given id), signed for SQLite INTEGER."""
-        d = hashlib.blake2b(content.encode("utf-8", "surrogateescape"), digest_size=8, key=self._key[:64]).digest()
-        return int.from_bytes(d, "little", signed=True)
+    def _session(self, raw_id: str) -> str:
+        """Session ids can embed user ids, so they are pseudonymised too (keyed BLAKE2b, a MAC)."""
+        return hashlib.blake2b(raw_id.encode("utf-8", "surrogateescape"), digest_size=12, key=self._key[:64]).hexdigest()
+
+    @property
+    def keys(self) -> "EventKeys":
+        """Keyed event-content ids (see `shopsense.ingest.eventkey`)."""
+        if self._keys is None:
+            from shopsense.ingest.eventkey import EventKeys
+
+            self._keys = EventKeys(self._key)
+        return self._keys

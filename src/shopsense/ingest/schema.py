@@ -68,6 +68,18 @@ def _empty(v: Any) -> bool:
     return v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and math.isnan(v))
 
 
+def _clean(v: Any) -> Any:
+    """None for missing/blank/NaN values, stripped text for strings, the value itself otherwise."""
+    if v.__class__ is str:
+        if not v or v[0].isspace() or v[-1].isspace():
+            v = v.strip()
+            return v or None
+        return v
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return v
+
+
 def parse_number(v: Any) -> float:
     if isinstance(v, bool):
         raise ValueError("a boolean is not a number")
@@ -92,11 +104,11 @@ def parse_timestamp(v: Any, now: float) -> float:
         ts = float(v)
     else:
         s = str(v).strip()
-        try:
-            ts = float(s)
-        except ValueError:
-            dt = datetime.fromisoformat(s.replace("Z", "+00:00") if s.endswith("Z") else s)
+        if s[:1].isdigit() and len(s) > 4 and s[4] == "-":  # ISO 8601 date (Python 3.11 reads 'Z' too)
+            dt = datetime.fromisoformat(s)
             ts = (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp()
+        else:
+            ts = float(s)
     if ts > 1e11:  # epoch milliseconds
         ts /= 1000.0
     if not (MIN_TS <= ts <= now + 86_400):
@@ -199,33 +211,37 @@ class EventValidator:
         self.map, self.extra = resolve_columns(columns, EVENT_FIELDS)
         self.cfg, self.pseudo = config, pseudo
         self.now = time.time()
+        # column keys resolved once; a missing optional column reads as None
+        k = self.map.get
+        self.k_user, self.k_type, self.k_ts = k("user_id"), k("type"), k("timestamp")
+        self.k_item, self.k_query, self.k_value = k("item_id"), k("query"), k("value")
+        self.k_session, self.k_eid = k("session_id"), k("event_id")
 
     def missing_required(self) -> list[str]:
         return [f for f in ("user_id", "type", "timestamp") if f not in self.map]
 
     def __call__(self, row: dict[str, Any]) -> tuple | Reject:
-        m, g = self.map, row.get
-        user = g(m.get("user_id", ""), None)
-        if _empty(user):
+        # Hot path (millions of rows): plain local lookups, no helper calls for the common case.
+        g = row.get
+        user = _clean(g(self.k_user))
+        if user is None:
             return Reject("missing_field", "user_id", "every event needs a user_id")
-        t = g(m.get("type", ""), None)
-        if _empty(t):
+        t = _clean(g(self.k_type))
+        if t is None:
             return Reject("missing_field", "type", "every event needs a type")
-        etype = EVENT_ALIASES.get(str(t).strip().lower())
+        etype = EVENT_ALIASES.get(t) or EVENT_ALIASES.get(str(t).lower())
         if etype is None:
             return Reject("unknown_event_type", "type",
                           f"{str(t)[:40]!r} is not one of view, click, cart, purchase, rating, search")
-        ts_v = g(m.get("timestamp", ""), None)
-        if _empty(ts_v):
+        ts_v = _clean(g(self.k_ts))
+        if ts_v is None:
             return Reject("missing_field", "timestamp", "every event needs a timestamp")
         try:
             ts = parse_timestamp(ts_v, self.now)
         except (ValueError, TypeError, OverflowError) as e:
             return Reject("bad_timestamp", "timestamp", f"{str(ts_v)[:40]!r}: {e}; use ISO 8601 or epoch seconds")
-        item = g(m.get("item_id", ""), None)
-        item = None if _empty(item) else str(item).strip()
-        query = g(m.get("query", ""), None)
-        query = None if _empty(query) else str(query)
+        item = _clean(g(self.k_item))
+        query = _clean(g(self.k_query))
         if etype == "search":
             if query is None:
                 return Reject("missing_field", "query", "a search event needs its query text")
@@ -234,8 +250,8 @@ class EventValidator:
         elif item is None:
             return Reject("missing_field", "item_id", f"a {etype} event needs an item_id")
         value = None
-        v = g(m.get("value", ""), None)
-        if not _empty(v):
+        v = _clean(g(self.k_value))
+        if v is not None:
             try:
                 value = parse_number(v)
             except (ValueError, TypeError):
@@ -245,13 +261,16 @@ class EventValidator:
                 return Reject("missing_field", "value", "a rating event needs its value")
             if not 0 <= value <= self.cfg.max_rating:
                 return Reject("bad_value", "value", f"rating {value} outside 0..{self.cfg.max_rating}")
-        session = g(m.get("session_id", ""), None)
-        session = None if _empty(session) else str(session)
-        raw_user = str(user).strip()
-        given = g(m.get("event_id", ""), None)
-        if not _empty(given):
-            eid = self.pseudo.event_id(f"id:{given}")
+        session = _clean(g(self.k_session))
+        item = None if item is None else str(item)
+        raw_user = str(user)
+        given = _clean(g(self.k_eid))
+        pseudo = self.pseudo
+        code = EVENT_CODES[etype]
+        if given is not None:
+            eid = pseudo.keys.given_key(str(given))
         else:
-            eid = self.pseudo.event_id(f"{raw_user}\x1f{item}\x1f{etype}\x1f{ts!r}\x1f{value!r}\x1f{query}\x1f{session}")
-        return (eid, self.pseudo.user(raw_user), item, EVENT_CODES[etype], value, query, ts,
-                None if session is None else self.pseudo.user("session:" + session))
+            eid = pseudo.keys.event_key(raw_user, item, code, ts, value, None if query is None else str(query),
+                                        None if session is None else str(session))
+        return (eid, pseudo.user(raw_user), item, code, value,
+                None if query is None else str(query), ts, None if session is None else pseudo.session(str(session)))
