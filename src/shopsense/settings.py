@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,11 @@ class Settings(BaseSettings):
         return key_file.read_text().strip().encode()
 
 
+# The --config path for the Settings() call in progress (a context variable, so loading settings
+# never changes the process environment).
+_CONFIG_PATH: ContextVar[str | None] = ContextVar("shopsense_config_path", default=None)
+
+
 class _TomlSource(PydanticBaseSettingsSource):
     """Reads the TOML file named by SHOPSENSE_CONFIG (set by `shopsense --config`)."""
 
@@ -84,7 +90,7 @@ class _TomlSource(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        path = os.environ.get("SHOPSENSE_CONFIG")
+        path = _CONFIG_PATH.get() or os.environ.get("SHOPSENSE_CONFIG")
         if not path:
             return {}
         try:
@@ -98,8 +104,7 @@ class _TomlSource(PydanticBaseSettingsSource):
 
 def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
     """Build and validate the settings once; a bad value raises ConfigError naming the key."""
-    if config is not None:
-        os.environ["SHOPSENSE_CONFIG"] = str(config)
+    token = _CONFIG_PATH.set(str(config) if config is not None else None)
     try:
         return Settings(**overrides)
     except ValidationError as e:
@@ -110,3 +115,5 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
         raise ConfigError("invalid settings:\n" + "\n".join(lines) +
                           "\nfix them in the config file or the SHOPSENSE_* environment variables "
                           "(see configs/shopsense.example.toml)") from None
+    finally:
+        _CONFIG_PATH.reset(token)

@@ -11,7 +11,7 @@ import sys
 from shopsense.errors import ShopsenseError
 
 # Sub-command modules, in data-flow order. A module that is missing is skipped (optional stages).
-_MODULES = ["ingest", "quality", "search", "recommend", "serve", "privacy", "demo"]
+_MODULES = ["config", "ingest", "quality", "search", "recommend", "serve", "privacy", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:
