@@ -229,7 +229,7 @@ class SearchEngine:
         u = c.understand if understand is None else understand
         if not u:
             q, notes = check_query(query, c.max_query_chars)
-            return ParsedQuery(query, normalize(q), notes=notes)
+            return ParsedQuery(query, normalize(q), notes=notes, dense_text=" ".join(q.split()))
         return parse_query(query, speller=self.speller, max_chars=c.max_query_chars, prices=c.price_filters,
                            typo=c.typo_correction, catalog_has_prices=self.catalog.has_prices)
 

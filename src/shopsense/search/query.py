@@ -68,6 +68,7 @@ class ParsedQuery:
     corrections: dict[str, str] = field(default_factory=dict)
     category: list[tuple[str, float]] = field(default_factory=list)  # (path, probability) soft intent
     notes: list[str] = field(default_factory=list)
+    dense_text: str = ""  # what the sentence encoder sees: price phrase cut, typos fixed, otherwise as typed
 
     def to_dict(self) -> dict[str, Any]:
         return {"raw": self.raw, "text": self.text, "filters": self.filters.model_dump(exclude_defaults=True),
@@ -162,4 +163,7 @@ def parse_query(query: str, *, speller: SpellCorrector | None = None, max_chars:
     fixes: dict[str, str] = {}
     if typo and speller is not None:
         text, fixes = speller.correct(text)
-    return ParsedQuery(query, text, filters, phrase, fixes, [], notes)
+    dense = " ".join(rest.split())  # as typed: the encoder is uncased and reads units itself
+    for w, c in fixes.items():
+        dense = re.sub(rf"\b{re.escape(w)}\b", c, dense, flags=re.IGNORECASE)
+    return ParsedQuery(query, text, filters, phrase, fixes, [], notes, dense)

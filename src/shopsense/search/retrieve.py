@@ -45,7 +45,7 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
 
 
 def dense_text(parsed: ParsedQuery) -> str:
-    return parsed.text
+    return parsed.dense_text or parsed.text
 
 
 def gather(engine: "SearchEngine", parsed: ParsedQuery, filters: Filters | None, mode: str,
@@ -82,8 +82,8 @@ def gather(engine: "SearchEngine", parsed: ParsedQuery, filters: Filters | None,
         result |= s_lex > 0
     result[d_rows] = True
     result &= mask
-    if mode == "bm25":
-        fused = lex
+    if mode == "bm25":  # scaled to [0, 1] so the category boost means the same in every mode
+        fused = lex / lex.max() if len(lex) and lex.max() > 0 else lex
     elif mode == "dense":
         fused = cos
     elif c.fusion == "rrf":

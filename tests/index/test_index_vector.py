@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shopsense.errors import DataError
+from shopsense.index.config import IndexConfig
+from shopsense.index.vector import VectorIndex
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 48)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def exact(x, q, k, mask=None):
+    s = x @ q
+    if mask is not None:
+        s = np.where(mask, s, -np.inf)
+    return set(np.argsort(-s)[:k].tolist())
+
+
+def test_ann_recall_against_exact(data):
+    v = VectorIndex(48)
+    v.upsert(np.arange(len(data)), data)
+    rec = [len(set(v.search(data[i] + 0.01, 10)[0].tolist()) & exact(data, data[i] + 0.01, 10)) / 10
+           for i in range(0, 3000, 100)]
+    assert np.mean(rec) >= 0.95
+
+
+@pytest.mark.parametrize("share", [0.5, 0.01])
+def test_filtered_search_respects_mask(data, share):
+    v = VectorIndex(48, IndexConfig(exact_below=0.05))
+    v.upsert(np.arange(len(data)), data)
+    mask = np.random.default_rng(1).random(len(data)) < share
+    rows, _ = v.search(data[0], 10, mask)
+    assert len(rows) == 10 and mask[rows].all()
+    assert len(set(rows.tolist()) & exact(data, data[0], 10, mask)) >= 9
+
+
+def test_update_remove_and_round_trip(data, tmp_path):
+    v = VectorIndex(48)
+    v.upsert(np.arange(100), data[:100])
+    v.remove(np.array([5]))
+    assert 5 not in v.search(data[5], 5)[0]
+    v.upsert(np.array([7]), data[200:201])  # changed item
+    assert v.search(data[200], 1)[0][0] == 7
+    v.upsert(np.array([150]), data[300:301])  # new row beyond the end
+    assert len(v) == 100 and v.search(data[300], 1)[0][0] == 150
+    v.save(tmp_path / "vec")
+    assert {p.suffix for p in (tmp_path / "vec").iterdir()} <= {".npy", ".json"}
+    w = VectorIndex.load(tmp_path / "vec")
+    for q in (data[200], data[300], data[42]):
+        assert w.search(q, 3)[0].tolist() == v.search(q, 3)[0].tolist()
+    with pytest.raises(DataError):
+        v.upsert(np.array([1]), np.zeros((1, 3), np.float32))
+
+
+def test_exact_backend_and_empty(data):
+    v = VectorIndex(48, IndexConfig(ann="exact"))
+    assert len(v.search(data[0], 5)[0]) == 0
+    v.upsert(np.arange(50), data[:50])
+    assert set(v.search(data[3], 5)[0].tolist()) == exact(data[:50], data[3], 5)

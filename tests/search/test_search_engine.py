@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shopsense.errors import DataError, UnknownIdError
+from shopsense.index.catalog import Filters
+from shopsense.search.config import SearchConfig
+from shopsense.search.engine import SearchEngine
+from shopsense.text.encoder import HashingEncoder
+from shopsense.types import Event, Item
+
+ROWS = [
+    ("Cordless Drill 18V with battery", 89.0, "Makita", ["Tools", "Power Tools"], 4.5),
+    ("Hammer drill 1/2 in. corded", 59.0, "DeWalt", ["Tools", "Power Tools"], 4.1),
+    ("Claw hammer 16 oz", 15.0, "Estwing", ["Tools", "Hand Tools"], 4.8),
+    ("Garden hose 50 ft", 25.0, "Flexzilla", ["Garden", "Watering"], 3.9),
+    ("LED light bulb 60W", 5.0, "Philips", ["Lighting", "Bulbs"], 4.0),
+    ("Drill bit set titanium", 19.0, "DeWalt", ["Tools", "Accessories"], None),
+    ("Garden hose reel", 45.0, "Suncast", ["Garden", "Watering"], 4.2),
+    ("Right angle drill attachment", 29.0, "Milwaukee", ["Tools", "Accessories"], 3.5),
+]
+
+
+def make_items():
+    return [Item(item_id=f"i{i}", title=t, price=p, brand=b, category=c, rating=r)
+            for i, (t, p, b, c, r) in enumerate(ROWS)]
+
+
+@pytest.fixture
+def engine(tmp_path):
+    return SearchEngine.build(make_items(), encoder=HashingEncoder(), cache_dir=tmp_path / "emb")
+
+
+def test_search_returns_reasons_and_full_result_set_facets(engine):
+    res = engine.search("drill", k=2, facets=True)
+    assert len(res.items) == 2 and res.items.ids[0] in {"i0", "i1", "i5", "i7"}
+    drills = {"i0", "i1", "i5", "i7"}
+    assert res.total >= len(drills)  # facets describe everything matched, not the 2 shown
+    assert res.facets["total"] == res.total
+    assert sum(res.facets["category_top"].values()) == res.total
+    assert res.facets["category_top"]["Tools"] >= 4
+    top = res.items.reasons[0]
+    bm25 = next(r for r in top if r["source"] == "bm25")
+    assert bm25["matched"] == ["drill"] and bm25["rank"] >= 1
+    assert any(r["source"] == "fusion" for r in top)
+    assert res.to_dict()["results"][0]["item_id"] == res.items.ids[0]
+
+
+def test_price_in_query_filters_and_reports(engine):
+    res = engine.search("drill under 40", k=10, facets=True)
+    prices = {it.item_id: it.price for it in make_items()}
+    assert res.items.ids and all(prices[i] <= 40 for i in res.items.ids)
+    assert res.query.filters.price_max == 40 and res.query.price_phrase == "under 40"
+    assert set(res.facets["price"]) <= {"0-10", "10-25", "25-50"}
+    assert any(r["source"] == "filter" for r in res.items.reasons[0])
+    # explicit filters override parsed ones; dict filters accepted
+    res2 = engine.search("drill under 40", filters={"brand": ["dewalt"]})
+    assert set(res2.items.ids) <= {"i1", "i5"} and "i5" in res2.items.ids
+    res3 = engine.search("hose", filters=Filters(category=["Garden"]), mode="bm25")
+    assert set(res3.items.ids) == {"i3", "i6"} and res3.total == 2
+
+
+def test_typo_correction_and_modes(engine):
+    res = engine.search("cordles dril", mode="bm25")
+    assert res.query.corrections == {"cordles": "cordless", "dril": "drill"}
+    assert res.items.ids[0] == "i0"
+    assert engine.search("cordles dril", mode="bm25", understand=False).items.ids == []
+    dense = engine.search("garden hose", mode="dense")
+    assert all(r[0]["source"] == "dense" for r in dense.items.reasons)
+
+
+def test_category_intent_from_logs_is_a_soft_boost(engine):
+    before = engine.search("garden drill", k=8, mode="bm25")
+    ev = [Event(user_id="u", item_id="i5", type="purchase", query="Garden  Drill", timestamp=1.0)] * 3
+    assert engine.add_query_logs(ev) == 3
+    res = engine.search("garden drill", k=8, mode="bm25")
+    assert res.query.category[0][0] == "Tools > Accessories"
+    score = lambda r, i: float(r.items.scores[r.items.ids.index(i)])  # noqa: E731
+    assert score(res, "i5") == pytest.approx(score(before, "i5") + engine.config.category_boost, abs=1e-6)
+    assert score(res, "i0") == pytest.approx(score(before, "i0"))  # other category: untouched
+    boosted = dict(zip(res.items.ids, res.items.reasons))["i5"]
+    assert any(r["source"] == "category_boost" and r["category"] == "Tools > Accessories" for r in boosted)
+    assert {"i3", "i6"} <= set(res.items.ids)  # a boost, not a cut: garden items stay
+
+
+@pytest.mark.parametrize("q", ["😀😀😀", "平底锅", "кухня", "x" * 10_000, "drill " * 2000, "iphone 50", "$$$ <> %%%"])
+def test_odd_queries_never_crash(engine, q):
+    res = engine.search(q, k=5, facets=True)
+    assert len(res.items) <= 5 and isinstance(res.total, int)
+
+
+def test_bad_queries_raise_clear_errors(engine):
+    for bad in ("", "  \n "):
+        with pytest.raises(DataError, match="empty query"):
+            engine.search(bad)
+    with pytest.raises(DataError, match="must be a string"):
+        engine.search(123)  # type: ignore[arg-type]
+    with pytest.raises(DataError, match="k must be"):
+        engine.search("drill", k=0)
+    with pytest.raises(DataError, match="empty"):
+        SearchEngine(encoder=HashingEncoder()).search("drill")
+
+
+def test_updates_save_and_load(engine, tmp_path):
+    items = make_items()
+    stats = engine.upsert(items[:3] + [items[3].model_copy(update={"title": "Garden hose 100 ft kink free"}),
+                                      Item(item_id="new", title="Drill press bench top", price=199.0)])
+    assert stats == {"added": 1, "changed": 1, "unchanged": 3}
+    engine.remove(["i1"])
+    with pytest.raises(UnknownIdError):
+        engine.remove(["i1"])
+    res = engine.search("drill", k=10, mode="bm25")
+    assert "i1" not in res.items.ids and "new" in res.items.ids
+    assert "kink" in engine.vocab and "corded" not in engine.vocab
+    folder = engine.save(tmp_path / "idx")
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert files and all(p.suffix in {".npy", ".json"} for p in files)
+    loaded = SearchEngine.load(folder, encoder=HashingEncoder())
+    assert loaded.fingerprint() == engine.fingerprint()
+    for q in ("drill", "garden hose", "cordles drill under 100"):
+        a, b = engine.search(q, k=5), loaded.search(q, k=5)
+        assert a.items.ids == b.items.ids
+        np.testing.assert_allclose(a.items.scores, b.items.scores, rtol=1e-5)
+    with pytest.raises(DataError):
+        SearchEngine.load(tmp_path / "nothing")
+
+
+def test_rrf_fusion_config(tmp_path):
+    eng = SearchEngine.build(make_items(), encoder=HashingEncoder(), search=SearchConfig(fusion="rrf"))
+    res = eng.search("garden hose")
+    assert res.items.ids[0] in {"i3", "i6"}
+    assert any(r.get("method") == "rrf" for r in res.items.reasons[0])

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import pytest
+
+from shopsense.errors import DataError
+from shopsense.search.query import SpellCorrector, parse_price, parse_query
+
+PRICE_CASES = [
+    ("drill under 50", None, 50, "drill"),
+    ("lamp below $30", None, 30, "lamp"),
+    ("rug between 20 and 40", 20, 40, "rug"),
+    ("rug between $40 and $20", 20, 40, "rug"),
+    ("tv $20-$40", 20, 40, "tv"),
+    ("tv $20 to $40", 20, 40, "tv"),
+    ("paint 10 - 20 dollars", 10, 20, "paint"),
+    ("chair over $100", 100, None, "chair"),
+    ("chair more than 100 dollars", 100, None, "chair"),
+    ("shoes under 49.99", None, 49.99, "shoes"),
+    ("table < 100", None, 100, "table"),
+    ("Desk Less Than 200", None, 200, "Desk"),
+]
+NON_PRICES = ["iphone 50", "under 5 gal bucket", "over 36 in vanity", "over the range microwave",
+              "under cabinet lighting", "1 1/2 inch hex head", "2x4 under 8 ft", "between 2 and 3 inch screws",
+              "led bulb 60w", "50 ft hose", "samsung s24", "from 10 to 12 gauge wire"]
+
+
+@pytest.mark.parametrize("q,lo,hi,rest", PRICE_CASES)
+def test_price_phrases_become_filters(q, lo, hi, rest):
+    f, r, phrase = parse_price(q)
+    assert (f.price_min, f.price_max) == (lo, hi)
+    assert r == rest and phrase
+
+
+@pytest.mark.parametrize("q", NON_PRICES)
+def test_numbers_that_are_not_prices(q):
+    f, r, phrase = parse_price(q)
+    assert f.is_empty() and r == q and phrase is None
+
+
+def test_spell_correction_against_catalog_vocabulary():
+    sp = SpellCorrector({"cordless": 50, "drill": 80, "hammer": 30, "hamper": 2, "coupling": 5})
+    assert sp.correct("cordles dril") == ("cordless drill", {"cordles": "cordless", "dril": "drill"})
+    assert sp.correct("drill bit")[1] == {}  # known words (and short ones) are left alone
+    assert sp.correct("hammr")[0] == "hammer"  # most frequent at the same distance wins over 'hamper'
+    assert sp.correct("couplingg")[0] == "coupling"
+    assert sp.correct("zzzzzzz 12 平底锅")[1] == {}
+
+
+def test_parse_query_odd_inputs():
+    assert parse_query("x" * 10_000).notes[0].startswith("query cut")
+    assert parse_query("😀").text == "😀"
+    assert parse_query("平底锅 under 20").filters.price_max == 20
+    assert parse_query("drill under 20", catalog_has_prices=False).filters.is_empty()
+    assert parse_query("under $20").text == "under $20"  # a bare price phrase keeps its words
+    for bad in ("", "   ", "\x00"):
+        with pytest.raises(DataError, match="empty query"):
+            parse_query(bad)
+    with pytest.raises(DataError, match="must be a string"):
+        parse_query(None)  # type: ignore[arg-type]
