@@ -33,3 +33,14 @@ def test_bad_input_gives_a_clear_error(tmp_path, capsys):
 def test_example_config_is_in_sync():
     assert (REPO / "configs" / "shopsense.example.toml").read_text() == example_toml(), \
         "regenerate it: shopsense config --example > configs/shopsense.example.toml"
+
+
+def test_forget_deletes_a_shopper_by_raw_id(tmp_path, capsys):
+    f = tmp_path / "ev.csv"
+    f.write_text("user_id,item_id,type,timestamp\nann,A,view,1600000000\nann,B,view,1600000001\nbob,A,view,1600000002\n")
+    assert main(["--data-dir", str(tmp_path), "ingest", "--events", str(f)]) == 0
+    assert main(["--data-dir", str(tmp_path), "forget", "ann"]) == 0
+    assert "deleted 2 events" in capsys.readouterr().out
+    from shopsense.store import open_store
+
+    assert open_store(f"sqlite:///{tmp_path / 'shop.db'}").count("events") == 1
