@@ -85,7 +85,7 @@ def check_query(query: Any, max_chars: int) -> tuple[str, list[str]]:
         q = q[:max_chars]
         notes.append(f"query cut to its first {max_chars} characters (was {len(query)})")
     if not q.strip():
-        raise DataError("empty query", hint="type at least one word, or browse with filters via search(..., query='*')")
+        raise DataError("empty query", hint="type at least one word")
     return q, notes
 
 
