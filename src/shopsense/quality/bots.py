@@ -9,7 +9,6 @@ nothing is deleted.
 """
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -20,7 +19,7 @@ from shopsense.quality.config import BotConfig
 from shopsense.types import EVENT_CODES, Dataset
 
 FEATURES = ["n_events", "max_per_minute", "median_gap_s", "unique_item_ratio", "top_item_share",
-            "click_without_view", "n_ratings", "extreme_rating_share", "shared_sequence_users",
+            "click_without_view", "n_ratings", "extreme_rating_share", "shared_ngram_users",
             "mean_item_popularity"]
 
 
@@ -54,10 +53,6 @@ class BotResult:
         return [(int(eid[r]), d, s, why) for r, d, s, why in self.event_flags]
 
 
-def _sequence_key(seq: np.ndarray) -> str:
-    return hashlib.blake2b(seq.astype(np.int64).tobytes(), digest_size=12).hexdigest()
-
-
 def user_features(ds: Dataset, cfg: BotConfig) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Per-user features. Returns (features, event order sorted by user/time, user bounds)."""
     ev = ds.events
@@ -67,7 +62,7 @@ def user_features(ds: Dataset, cfg: BotConfig) -> tuple[dict[str, np.ndarray], n
     bounds = np.searchsorted(u, np.arange(n_u + 1))
     pop = np.bincount(it[it >= 0], minlength=ds.n_items).astype(np.float64)
     f = {k: np.zeros(n_u) for k in FEATURES}
-    seq_users: dict[str, list[int]] = defaultdict(list)
+    seq_users: dict[tuple, list[int]] = defaultdict(list)
     view, click, rating = EVENT_CODES["view"], EVENT_CODES["click"], EVENT_CODES["rating"]
     # hand-written loop over users: per-user sliding windows and sequence hashes have no vectorised
     # library equivalent; it is O(events) overall
@@ -104,10 +99,13 @@ def user_features(ds: Dataset, cfg: BotConfig) -> tuple[dict[str, np.ndarray], n
             f["n_ratings"][x] = int(r.sum())
             f["extreme_rating_share"][x] = float(np.mean((rv >= 4.5) | (rv <= 1.5)))
         if len(valid) >= cfg.repeat_min_len:
-            seq_users[_sequence_key(valid)].append(x)
-    for users in seq_users.values():
+            dedup = valid[np.concatenate([[True], valid[1:] != valid[:-1]])]  # view+buy of one item = one step
+            n_len = cfg.repeat_min_len
+            for g in {tuple(dedup[k:k + n_len].tolist()) for k in range(len(dedup) - n_len + 1)}:
+                seq_users[g].append(x)
+    for users in seq_users.values():  # users sharing a run of >= repeat_min_len identical steps
         if len(users) > 1:
-            f["shared_sequence_users"][users] = len(users)
+            f["shared_ngram_users"][users] = np.maximum(f["shared_ngram_users"][users], len(users))
     return f, order, bounds
 
 
@@ -148,9 +146,9 @@ def detect_bots(ds: Dataset, config: BotConfig | None = None) -> BotResult:
         ncl = f["click_without_view"][x]
         if ncl >= cfg.click_without_view_ratio and f["n_events"][x] >= cfg.click_without_view_min:
             rules[x].append(f"click-without-view: {ncl:.0%} of clicks had no view first")
-        if f["shared_sequence_users"][x] >= cfg.repeat_min_users:
-            rules[x].append(f"repeated sequence: identical item sequence shared by "
-                            f"{int(f['shared_sequence_users'][x])} users")
+        if f["shared_ngram_users"][x] >= cfg.repeat_min_users:
+            rules[x].append(f"repeated sequence: a run of {cfg.repeat_min_len} identical steps shared by "
+                            f"{int(f['shared_ngram_users'][x])} users")
     burst_rows = _rating_bursts(ds, cfg)
     burst_users = defaultdict(int)
     for r in burst_rows:

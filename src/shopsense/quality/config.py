@@ -42,12 +42,12 @@ class BotConfig(ComponentConfig):
     min_median_gap_s: float = Field(1.0, ge=0, description="rule: median gap between a user's events below this")
     click_without_view_ratio: float = Field(0.8, gt=0, le=1)
     click_without_view_min: int = Field(5, ge=1)
-    repeat_min_len: int = Field(5, ge=2, description="rule: identical item sequences of at least this length …")
-    repeat_min_users: int = Field(3, ge=2, description="… shared by at least this many users")
+    repeat_min_len: int = Field(6, ge=2, description="rule: a run of this many identical item steps …")
+    repeat_min_users: int = Field(5, ge=2, description="… shared by at least this many users")
     burst_window_s: float = Field(3600.0, gt=0, description="rating-burst window per item")
     burst_min_ratings: int = Field(5, ge=2, description="min extreme ratings of one item inside a window")
     iforest: bool = Field(True, description="also score users with an IsolationForest on per-user features")
-    iforest_flag_score: float = Field(0.75, gt=0, le=1,
+    iforest_flag_score: float = Field(0.65, gt=0, le=1,
                                       description="flag on the forest alone when its 0..1 score reaches this")
     seed: int = 0
 
