@@ -1,0 +1,141 @@
+"""Search latency on a ~109k-item catalog and encoder throughput (cached vs bare).
+
+Catalog: the 54,667 Home Depot products twice, the copies with new ids ("<uid>-b", title + " v2") and
+their vectors jittered (deterministic noise, re-normalised) so the ANN graph does not hold exact
+duplicates. Item vectors come from the benchmark's embedding cache (benchmarks/out/emb_cache, made by
+bench_search.py or on first run here). Queries: the Home Depot test queries, each searched once,
+after a warm-up on train queries; the query-embedding cache is off, so every search encodes its query.
+
+    .venv/bin/python benchmarks/bench_search_latency.py [--queries 500] [--throughput-texts 512]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from shopsense.ingest.adapters import load_homedepot, shared_data_dir  # noqa: E402
+from shopsense.search.config import SearchConfig  # noqa: E402
+from shopsense.search.engine import SearchEngine  # noqa: E402
+from shopsense.text.cache import CachedEncoder  # noqa: E402
+
+OUT = Path(__file__).parent / "out"
+SUFFIX = " v2"
+
+
+class CopyEncoder:
+    """Item vectors for the benchmark catalog: a copy's text (title + SUFFIX) gets its original's cached
+    vector plus small deterministic noise; everything else goes to the cached encoder."""
+
+    def __init__(self, cached: CachedEncoder) -> None:
+        self.cached, self.name, self.dim = cached, cached.name, cached.dim
+
+    def encode(self, texts, *, progress=False):
+        base = [t[: -len(SUFFIX)] if t.endswith(SUFFIX) else t for t in texts]
+        v = self.cached.encode(base, progress=progress).copy()
+        copies = np.array([t.endswith(SUFFIX) for t in texts])
+        if copies.any():
+            rng = np.random.default_rng(0)
+            v[copies] += rng.normal(0, 0.02, size=(int(copies.sum()), self.dim)).astype(np.float32)
+            v[copies] /= np.linalg.norm(v[copies], axis=1, keepdims=True)
+        return v
+
+
+def pct(xs, p):
+    return float(np.percentile(np.asarray(xs) * 1000, p))
+
+
+def throughput(enc, texts):
+    """texts/s of the bare encoder vs our cached encoder on a cold cache (same texts, same batch size)."""
+    enc.encode(texts[:32])  # warm
+    t = time.perf_counter()
+    enc.encode(texts)
+    bare = len(texts) / (time.perf_counter() - t)
+    with tempfile.TemporaryDirectory() as d:
+        ce = CachedEncoder(enc, d)
+        t = time.perf_counter()
+        ce.encode(texts, progress=False)
+        cached_cold = len(texts) / (time.perf_counter() - t)
+        t = time.perf_counter()
+        ce.encode(texts)
+        cached_warm = len(texts) / (time.perf_counter() - t)
+    # bare again, so drift from other processes shows up in the spread
+    t = time.perf_counter()
+    enc.encode(texts)
+    bare2 = len(texts) / (time.perf_counter() - t)
+    return {"bare_texts_per_s": [bare, bare2], "cached_cold_texts_per_s": cached_cold,
+            "cached_warm_texts_per_s": cached_warm, "cold_ratio_vs_mean_bare": cached_cold / ((bare + bare2) / 2)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--queries", type=int, default=500)
+    ap.add_argument("--throughput-texts", type=int, default=512)
+    a = ap.parse_args(argv)
+    if shared_data_dir() is None:
+        print("shared data not found: nothing to benchmark", file=sys.stderr)
+        return 2
+    from shopsense.text.encoder import MiniLMEncoder
+
+    j = load_homedepot()
+    items = list(j.items) + [it.model_copy(update={"item_id": it.item_id + "-b", "title": it.title + SUFFIX})
+                             for it in j.items]
+    enc = MiniLMEncoder(batch_size=64)
+    cached = CachedEncoder(enc, OUT / "emb_cache" / enc.name)
+    t = time.time()
+    engine = SearchEngine(search=SearchConfig(query_cache=0), encoder=enc)
+    engine._item_encoder = lambda: CopyEncoder(cached)  # benchmark-only: copies reuse cached vectors
+    engine.upsert(items, progress=True)
+    build_s = time.time() - t
+    print(f"catalog {len(engine)} items, built in {build_s:.0f}s", flush=True)
+    rr = OUT / "engine_homedepot" / "reranker"
+    if rr.exists():
+        from shopsense.search.rerank import Reranker
+
+        engine.reranker = Reranker.load(rr)
+    warm = list(j.queries["train"].values())[:50]
+    qs = list(dict.fromkeys(j.queries["test"].values()))[: a.queries]
+    res = {}
+    variants = [("hybrid + QU", dict(rerank=False)), ("hybrid + QU + re-ranker", dict(rerank=True)),
+                ("BM25 only", dict(mode="bm25", rerank=False))]
+    for name, kw in variants:
+        if kw.get("rerank") and engine.reranker is None:
+            continue
+        for q in warm:
+            engine.search(q, k=10, **kw)
+        total, enc_t = [], []
+        for q in qs:
+            t0 = time.perf_counter()
+            engine.search(q, k=10, **kw)
+            total.append(time.perf_counter() - t0)
+        if kw.get("mode") != "bm25":
+            for q in qs[:200]:
+                t0 = time.perf_counter()
+                enc.encode([q])
+                enc_t.append(time.perf_counter() - t0)
+        res[name] = {"p50_ms": pct(total, 50), "p99_ms": pct(total, 99), "mean_ms": float(np.mean(total) * 1000)}
+        if enc_t:
+            res[name]["query_encode_p50_ms"] = pct(enc_t, 50)
+            res[name]["query_encode_p99_ms"] = pct(enc_t, 99)
+        print(name, {k: round(v, 2) for k, v in res[name].items()}, flush=True)
+    tp = throughput(enc, [it.title for it in j.items[: a.throughput_texts]])
+    print("throughput", {k: (np.round(v, 1).tolist() if isinstance(v, list) else round(v, 3)) for k, v in tp.items()})
+    out = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
+           "cpus": os.cpu_count(), "load_avg": os.getloadavg(), "catalog_items": len(engine),
+           "build_s": build_s, "queries": len(qs), "latency": res, "throughput": tp}
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "search_latency.json").write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
