@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from shopsense.ingest.eventkey import NONE
 from shopsense.ingest.schema import MIN_TS, EventValidator, Reject
 from shopsense.types import EVENT_ALIASES, EVENT_CODES
 
@@ -183,21 +184,25 @@ def _fast_rows(stripped: dict[str, Any], idx: np.ndarray, starts: np.ndarray, co
     keys = v.pseudo.keys
     sel = pa.array(idx)
 
-    def encode(name: str, pseudo: Any = None) -> tuple[np.ndarray, list[Any]]:
+    def encode(name: str, parts: Any = None) -> tuple[np.ndarray, list[Any]]:
+        """Per distinct value: (64-bit key component, stored value); pseudonymised when `parts`."""
         if name not in stripped:
-            return np.full(len(idx), keys.text(None), dtype=np.uint64), [None] * len(idx)
+            return np.full(len(idx), NONE, dtype=np.uint64), [None] * len(idx)
         d = pc.take(stripped[name], sel).dictionary_encode()
         uniq = [u or None for u in d.dictionary.to_pylist()]
         codes = d.indices.to_numpy(zero_copy_only=False)
-        hashes = keys.texts(uniq)[codes]
-        shown = uniq if pseudo is None else [None if u is None else pseudo(u) for u in uniq]
-        out = np.array(shown, dtype=object)[codes].tolist()
-        return hashes, out
+        if parts is None:
+            hashes, shown = keys.texts(uniq), uniq
+        else:
+            pp = [(None, NONE) if u is None else parts(u) for u in uniq]
+            hashes = np.fromiter((x[1] for x in pp), dtype=np.uint64, count=len(pp))
+            shown = [x[0] for x in pp]
+        return hashes[codes], np.array(shown, dtype=object)[codes].tolist()
 
-    hu, users = encode("user_id", v.pseudo.user)
+    hu, users = encode("user_id", v.pseudo.user_parts)
     hi, items = encode("item_id")
     hq, queries = encode("query")
-    hs, sessions = encode("session_id", v.pseudo.session)
+    hs, sessions = encode("session_id", v.pseudo.session_parts)
     t, val, cd = ts[idx], value[idx], code[idx]
     eids = keys.event_keys(hu, hi, cd, t, val, hq, hs).tolist()
     if "event_id" in stripped:

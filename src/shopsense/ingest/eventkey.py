@@ -18,6 +18,7 @@ import numpy as np
 
 _MASK = (1 << 64) - 1
 _NONE = 0x6A09E667F3BCC909  # stands for a missing component
+NONE = _NONE
 
 
 def _mix_int(x: int) -> int:
@@ -50,11 +51,13 @@ class EventKeys:
             return _NONE
         return int.from_bytes(hashlib.blake2b(s.encode("utf-8", "surrogateescape"), digest_size=8, key=self._key).digest(), "little")
 
-    def event_key(self, user: str, item: str | None, etype: int, ts: float, value: float | None,
-                  query: str | None, session: str | None) -> int:
+    def event_key(self, user: int, item: str | None, etype: int, ts: float, value: float | None,
+                  query: str | None, session: int) -> int:
+        """`user` / `session` are the 64-bit components from `Pseudonymizer.user_parts` /
+        `session_parts` (`NONE` for no session); item and query are hashed here."""
         h = 0
-        for comp in (self.text(user), self.text(item), etype, _float_bits(ts), _float_bits(value),
-                     self.text(query), self.text(session)):
+        for comp in (user, self.text(item), etype, _float_bits(ts), _float_bits(value),
+                     self.text(query), session):
             h = _mix_int((h ^ comp) & _MASK)
         return h - (1 << 64) if h >= (1 << 63) else h
 

@@ -26,18 +26,28 @@ class Pseudonymizer:
         self._key = key
         self._hmac = hmac.new(key, digestmod=hashlib.sha256)  # copied per id: cheaper than a new HMAC
         # lru_cache per instance: shoppers and sessions repeat a lot within a file
-        self.user = lru_cache(maxsize=1 << 18)(self._user)
-        self.session = lru_cache(maxsize=1 << 16)(self._session)
+        self.user_parts = lru_cache(maxsize=1 << 17)(self._user_parts)
+        self.session_parts = lru_cache(maxsize=1 << 15)(self._session_parts)
         self._keys: EventKeys | None = None
 
-    def _user(self, raw_id: str) -> str:
+    def _user_parts(self, raw_id: str) -> tuple[str, int]:
+        """(pseudonym, 64-bit event-key component) from ONE HMAC: the first 16 bytes of the digest
+        are the pseudonym, the next 8 feed the event id (so ingest hashes each id once)."""
         h = self._hmac.copy()
         h.update(raw_id.encode("utf-8", "surrogateescape"))
-        return h.hexdigest()[:32]
+        d = h.digest()
+        return d[:16].hex(), int.from_bytes(d[16:24], "little")
 
-    def _session(self, raw_id: str) -> str:
+    def _session_parts(self, raw_id: str) -> tuple[str, int]:
         """Session ids can embed user ids, so they are pseudonymised too (keyed BLAKE2b, a MAC)."""
-        return hashlib.blake2b(raw_id.encode("utf-8", "surrogateescape"), digest_size=12, key=self._key[:64]).hexdigest()
+        d = hashlib.blake2b(raw_id.encode("utf-8", "surrogateescape"), digest_size=20, key=self._key[:64]).digest()
+        return d[:12].hex(), int.from_bytes(d[12:20], "little")
+
+    def user(self, raw_id: str) -> str:
+        return self.user_parts(raw_id)[0]
+
+    def session(self, raw_id: str) -> str:
+        return self.session_parts(raw_id)[0]
 
     @property
     def keys(self) -> "EventKeys":

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from shopsense.ingest.config import IngestConfig
+from shopsense.ingest.eventkey import NONE
 from shopsense.ingest.pseudonym import Pseudonymizer
 from shopsense.types import EVENT_ALIASES, EVENT_CODES
 
@@ -267,10 +268,10 @@ class EventValidator:
         given = _clean(g(self.k_eid))
         pseudo = self.pseudo
         code = EVENT_CODES[etype]
+        ukey, ucomp = pseudo.user_parts(raw_user)
+        skey, scomp = (None, NONE) if session is None else pseudo.session_parts(str(session))
         if given is not None:
             eid = pseudo.keys.given_key(str(given))
         else:
-            eid = pseudo.keys.event_key(raw_user, item, code, ts, value, None if query is None else str(query),
-                                        None if session is None else str(session))
-        return (eid, pseudo.user(raw_user), item, code, value,
-                None if query is None else str(query), ts, None if session is None else pseudo.session(str(session)))
+            eid = pseudo.keys.event_key(ucomp, item, code, ts, value, None if query is None else str(query), scomp)
+        return (eid, ukey, item, code, value, None if query is None else str(query), ts, skey)
