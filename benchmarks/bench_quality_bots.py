@@ -10,7 +10,9 @@ with popular items, in three kinds:
   burst   — dozens of views/clicks seconds apart (impossible rate);
   replay  — human-speed, every bot of a ring replays one scripted sequence (half exactly, half with
             one random item inserted so that only the forest can catch them);
-  clicker — human-speed clicks without views.
+  clicker — human-speed clicks without views;
+  stealth — human-speed views of promoted + popular items, no replay, no clicks: no rule fires, only
+            the IsolationForest's per-user features can catch them.
 Recommender (written here on purpose, to depend on nothing under development): item-to-item
 co-occurrence within a window of 3 steps over the training sequences, scored from the user's last 3
 items, popularity back-fill; the user's history is excluded; full ranking over all items.
@@ -62,7 +64,7 @@ def bot_events(n_real: int, n_bots: int, popular: np.ndarray, promoted: np.ndarr
                for _ in range(4)]
     for b in range(n_bots):
         u = n_real + b
-        kind = ["burst", "replay", "clicker"][b % 3]
+        kind = ["burst", "replay", "clicker", "stealth"][b % 4]
         kinds.append(kind)
         t = 1.5e9 + rng.uniform(0, 3.0e7)
         if kind == "burst":
@@ -71,14 +73,20 @@ def bot_events(n_real: int, n_bots: int, popular: np.ndarray, promoted: np.ndarr
             types = rng.choice([EVENT_CODES["view"], EVENT_CODES["click"]], len(seq))
         elif kind == "replay":
             seq = scripts[b % len(scripts)].copy()
-            if (b // 3) % 2:
+            if (b // 4) % 2:
                 seq = np.insert(seq, rng.integers(0, len(seq)), rng.choice(popular))
             gaps = rng.lognormal(np.log(90), 0.5, len(seq))
             types = np.full(len(seq), EVENT_CODES["view"])
-        else:
+        elif kind == "clicker":
             seq = np.concatenate([[p, q] for p, q in zip(rng.choice(promoted, 8), rng.choice(popular, 8))])
             gaps = rng.lognormal(np.log(60), 0.7, len(seq))
             types = np.full(len(seq), EVENT_CODES["click"])
+        else:
+            m = int(rng.integers(3, 7))
+            seq = np.concatenate([[p, q] for p, q in zip(rng.choice(promoted, m), rng.choice(popular, m))])
+            gaps = np.where(rng.random(len(seq)) < 0.3, rng.lognormal(np.log(120), 0.8, len(seq)),
+                            rng.lognormal(np.log(86400), 1.0, len(seq)))
+            types = np.full(len(seq), EVENT_CODES["view"])
         ts = t + np.cumsum(gaps)
         cols["user"] += [u] * len(seq)
         cols["item"] += [int(x) for x in seq]
@@ -178,7 +186,7 @@ def main() -> None:
         mask = det.event_mask(len(poisoned.events))
         etp = int((mask & is_bot_event).sum())
         per_kind = {k: float(np.mean([flagged_u[n_real + i] for i, kk in enumerate(kinds) if kk == k]))
-                    for k in ("burst", "replay", "clicker")}
+                    for k in ("burst", "replay", "clicker", "stealth")}
         C, pop = cooc_model(poisoned, mask)
         runs[name] = {**evaluate(C, pop, train, test, promoted=promoted),
                       "user_precision": tp / max(1, flagged_u.sum()), "user_recall": tp / n_bots,

@@ -18,8 +18,8 @@ class DuplicateConfig(ComponentConfig):
     shingle: int = Field(3, ge=1, le=8, description="character n-gram size of the shingles")
     cosine_threshold: float = Field(0.95, gt=0, le=1, description="min cosine for embedding near-dups")
     require_same_codes: bool = Field(
-        True, description="reject a pair whose tokens with digits differ (model numbers, sizes, colour "
-                          "codes): such pairs are product variants, not duplicates")
+        True, description="reject a pair whose tokens with digits (model numbers, sizes, colour codes) or "
+                          "colour words differ: such pairs are product variants, not duplicates")
 
 
 class MissingConfig(ComponentConfig):

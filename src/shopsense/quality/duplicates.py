@@ -3,7 +3,11 @@
 Exact: identical normalised text. Near: MinHash/LSH (datasketch) over character shingles proposes
 candidate pairs, which are then verified with the exact Jaccard of the shingle sets, and/or cosine
 similarity of encoder vectors. Pairs whose "code" tokens (tokens with digits: model numbers, sizes,
-colour codes) differ are rejected by default: "Paint #SC-141" vs "Paint #SC-122" are variants.
+colour codes) or colour words differ are rejected by default: "Paint #SC-141" vs "Paint #SC-122"
+and "PLA Filament, Black" vs "PLA Filament, Pink" are variants, not duplicates.
+
+Clusters are stars, not connected components: every member is a verified near-duplicate of the
+cluster's canonical item, so chains of variants (A~B~C with A!~C) do not snowball into one cluster.
 
 Nothing here changes the catalog: the result is a list of clusters; merging them is an explicit,
 reversible store step (`shopsense quality merge`).
@@ -32,7 +36,10 @@ def normalise(text: str) -> list[str]:
 
 
 def code_tokens(tokens: Sequence[str]) -> frozenset[str]:
-    return frozenset(t for t in tokens if any(c.isdigit() for c in t))
+    """Tokens that name a variant: with digits (model numbers, sizes) or colour words."""
+    from shopsense.text.augment import lexicon
+    colours = lexicon("lexicon_colors")
+    return frozenset(t for t in tokens if any(c.isdigit() for c in t) or t in colours)
 
 
 def shingles(tokens: Sequence[str], k: int) -> set[str]:
@@ -56,23 +63,6 @@ class DuplicateCluster:
     def to_dict(self) -> dict:
         return {"cluster_id": self.cluster_id, "canonical_id": self.canonical_id,
                 "member_ids": self.member_ids, "pairs": [list(p) for p in self.pairs]}
-
-
-class _UnionFind:
-    # hand-written: 15 lines, no dependency worth adding for it
-    def __init__(self, n: int) -> None:
-        self.parent = list(range(n))
-
-    def find(self, a: int) -> int:
-        while self.parent[a] != a:
-            self.parent[a] = self.parent[self.parent[a]]
-            a = self.parent[a]
-        return a
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
 
 
 def completeness(item: Item) -> tuple:
@@ -120,6 +110,30 @@ def _embedding_pairs(emb: np.ndarray, threshold: float, block: int = 2048) -> li
     return out
 
 
+def _star_clusters(items: Sequence[Item], pairs: list[tuple[int, int, float, str]]) -> list[DuplicateCluster]:
+    """Greedy star clustering: the most complete (then best connected) unassigned item becomes a
+    canonical, its unassigned direct near-duplicates join it. Hand-written: a few lines, and the
+    library options (connected components, agglomerative) either chain or need a full distance matrix."""
+    adj: dict[int, dict[int, tuple[float, str]]] = defaultdict(dict)
+    for a, b, sim, m in pairs:
+        for x, y in ((a, b), (b, a)):
+            if y not in adj[x] or adj[x][y][0] < sim:
+                adj[x][y] = (sim, m)
+    order = sorted(adj, key=lambda r: (-completeness(items[r])[0], -len(adj[r]), -completeness(items[r])[1], r))
+    done: set[int] = set()
+    out = []
+    for c in order:
+        if c in done:
+            continue
+        mem = [y for y in sorted(adj[c]) if y not in done]
+        if not mem:
+            continue
+        done.update([c, *mem])
+        prs = [(items[c].item_id, items[y].item_id, round(float(adj[c][y][0]), 4), adj[c][y][1]) for y in mem]
+        out.append(DuplicateCluster(0, items[c].item_id, [items[c].item_id] + [items[y].item_id for y in mem], prs))
+    return out
+
+
 def find_duplicates(items: Sequence[Item], config: DuplicateConfig | None = None, *,
                     embeddings: np.ndarray | None = None, progress: bool = False) -> list[DuplicateCluster]:
     """Cluster exact and near-duplicate items. `embeddings` (rows aligned with `items`, L2-normalised)
@@ -134,15 +148,13 @@ def find_duplicates(items: Sequence[Item], config: DuplicateConfig | None = None
     texts = [item_text(it, cfg.fields) for it in items]
     toks = [normalise(t) for t in texts]
     codes = [code_tokens(t) for t in toks]
-    uf = _UnionFind(len(items))
     pairs: list[tuple[int, int, float, str]] = []
     by_text: dict[str, list[int]] = defaultdict(list)
     for i, t in enumerate(toks):
         if t:
             by_text[" ".join(t)].append(i)
-    for group in by_text.values():
-        for j in group[1:]:
-            pairs.append((group[0], j, 1.0, "exact"))
+    for group in by_text.values():  # all pairs inside a group, so any member can be the canonical
+        pairs += [(a, b, 1.0, "exact") for k, a in enumerate(group) for b in group[k + 1:]]
     cands: list[tuple[int, int, float, str]] = []
     if cfg.method in ("minhash", "both"):
         cands += [(a, b, s, "minhash") for a, b, s in _minhash_pairs(toks, cfg, progress)]
@@ -154,23 +166,7 @@ def find_duplicates(items: Sequence[Item], config: DuplicateConfig | None = None
         if cfg.require_same_codes and codes[a] != codes[b]:
             continue
         pairs.append((a, b, s, m))
-    for a, b, _, _ in pairs:
-        uf.union(a, b)
-    members: dict[int, list[int]] = defaultdict(list)
-    for a, b, _, _ in pairs:
-        for x in (a, b):
-            r = uf.find(x)
-            if x not in members[r]:
-                members[r].append(x)
-    pairs_by_root: dict[int, list] = defaultdict(list)
-    for a, b, s, m in pairs:
-        pairs_by_root[uf.find(a)].append((items[a].item_id, items[b].item_id, round(float(s), 4), m))
-    clusters = []
-    for root, rows in members.items():
-        rows = sorted(rows)
-        canon = max(rows, key=lambda r: (completeness(items[r]), -r))
-        ids = [items[canon].item_id] + [items[r].item_id for r in rows if r != canon]
-        clusters.append(DuplicateCluster(0, items[canon].item_id, ids, pairs_by_root[root]))
+    clusters = _star_clusters(items, pairs)
     clusters.sort(key=lambda c: (-len(c.member_ids), c.canonical_id))
     for n, c in enumerate(clusters):
         c.cluster_id = n
