@@ -81,6 +81,7 @@ class SASRecNet(nn.Module):
             self.attr_index = self.attr_offsets = None
             self.attr_emb = None
         self.pos_emb = nn.Embedding(max_len, dim)
+        nn.init.normal_(self.pos_emb.weight, std=0.02)  # default N(0,1) would drown the item signal
         layer = nn.TransformerEncoderLayer(dim, n_heads, dim_feedforward=dim, dropout=dropout,
                                            activation="gelu", batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
