@@ -1,7 +1,29 @@
+"""Settings of the serve stage: address, API keys, request limits.
+
+API keys (header ``X-API-Key``):
+- ``read_keys``: clients of the shop front (search, recommendations, item pages, POST /events, profiles).
+  Empty list = those endpoints are open (the default, so the bundled shop page works out of the box).
+- ``admin_keys``: operators (POST /admin/reload, /admin/config). Empty = admin endpoints are disabled.
+  An admin key is accepted wherever a read key is.
+"""
+
 from __future__ import annotations
+
+from pydantic import Field, SecretStr
 
 from shopsense.config import ComponentConfig
 
 
 class ServeConfig(ComponentConfig):
-    """Settings of the serve stage (extended as the stage grows)."""
+    """Settings of the serve stage (see the module doc for the API-key roles)."""
+
+    host: str = Field("127.0.0.1", description="bind address; keep loopback unless behind a proxy")
+    port: int = Field(8000, ge=1, le=65535)
+    read_keys: list[SecretStr] = Field(default_factory=list, description="keys for read + event endpoints")
+    admin_keys: list[SecretStr] = Field(default_factory=list, description="keys for admin endpoints")
+    max_body_bytes: int = Field(256_000, ge=1024, description="larger request bodies get 413")
+    max_events_per_request: int = Field(500, ge=1)
+    max_results: int = Field(100, ge=1, description="upper bound of the n / k query parameter")
+    max_query_chars: int = Field(300, ge=1)
+    workers: int = Field(1, ge=1, description="uvicorn workers (models are per process)")
+    static: bool = Field(True, description="serve the shop page at /")

@@ -1,0 +1,169 @@
+"""`ServingEngine`: candidates from several sources -> features -> one ranker -> rules -> diversity
+-> pins -> explanations. Immutable once built (models only); per-user state lives in a `ProfileBook`
+passed in by the caller, so a model swap never loses session state.
+
+    eng = build_engine(settings, dataset)             # rank/build.py
+    eng.recommend(user_key, profile, n=10)            # list of result dicts with explanations
+    eng.search("nonstick pan", profile, n=10, filters={"brand": ["X"]}, facets=True)
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from shopsense.rank.config import RankConfig
+from shopsense.rank.explain import breakdown, sentence
+from shopsense.rank.features import FEATURES, Candidate, FeatureContext, featurize, merge
+from shopsense.rank.profile import UserProfile
+from shopsense.rank.ranker import LGBMRanker, RuleRanker
+from shopsense.rank.rules import apply_rules, diversify, normalise, place_pins
+from shopsense.rank.sources import Sources
+from shopsense.types import Item, ItemList
+
+
+class ServingEngine:
+    def __init__(self, items: dict[str, Item], sources: Sources, config: RankConfig,
+                 popularity: dict[str, float], learned: LGBMRanker | None = None, version: str = "") -> None:
+        self.items = items
+        self.sources = sources
+        self.config = config
+        self.popularity = popularity
+        self.rules_ranker = RuleRanker(config.rule_weights)
+        self.learned = learned
+        self.version = version or time.strftime("%Y%m%dT%H%M%S")
+        self.built_at = time.time()
+        self.info: dict[str, Any] = {}
+
+    @property
+    def ranker(self) -> RuleRanker | LGBMRanker:
+        if self.config.ranker == "rules" or self.learned is None:
+            return self.rules_ranker
+        return self.learned
+
+    # -- candidates ----------------------------------------------------------------------------
+    def rec_candidates(self, user_key: str | None, profile: UserProfile | None,
+                       exclude: set[str] | None = None) -> list[Candidate]:
+        """Union of the enabled sources' candidates (fallback chain: empty/failed sources are skipped;
+        trending is always asked when nothing else produced enough)."""
+        cfg, n = self.config, self.config.n_candidates
+        recent = profile.recent_items(cfg.similar_history) if profile else []
+        history = profile.recent_items(cfg.profile_recent) if profile else []
+        lists: dict[str, ItemList] = {}
+        for name in cfg.sources:
+            if name == "cf":
+                lists["cf"] = self.sources.cf(user_key, history, n)
+            elif name == "similar":
+                lists["similar"] = self.sources.similar_history(recent, n)
+            elif name == "bought_together":
+                lists["bought_together"] = self.sources.bought_together_history(recent, n // 2)
+            elif name == "trending":
+                lists["trending"] = self.sources.trending(n // 2 if recent else n)
+        if sum(len(v) for v in lists.values()) < n // 4 and "trending" not in lists:
+            lists["trending"] = self.sources.trending(n)  # last resort of the fallback chain
+        return merge({k: v for k, v in lists.items() if len(v)})
+
+    # -- the shared tail -----------------------------------------------------------------------
+    def _finish(self, cands: list[Candidate], profile: UserProfile | None, n: int, exclude: set[str],
+                query: str | None = None, extra_scores: np.ndarray | None = None, pins: bool = True,
+                personal_sim: bool = True) -> list[dict[str, Any]]:
+        if not cands:
+            return []
+        ctx = FeatureContext(self.items, self.popularity, profile)
+        X = featurize(cands, ctx)
+        ranker = self.ranker if extra_scores is None else self.rules_ranker
+        scores = ranker.score(X) if extra_scores is None else extra_scores
+        ids = [c.item_id for c in cands]
+        purchased = profile.purchased if profile else None
+        keep, rel, notes = apply_rules(ids, normalise(np.asarray(scores, float)), self.items, self.config,
+                                       purchased, exclude)
+        idx = np.flatnonzero(keep)
+        order = diversify([ids[i] for i in idx], rel[idx], self.items, n, self.config.mmr_lambda,
+                          self.config.category_cap)
+        chosen = [int(idx[j]) for j in order]
+        by_id = {ids[i]: i for i in chosen}
+        final_ids = [ids[i] for i in chosen]
+        pinned: set[str] = set()
+        if pins and self.config.pinned:
+            pin_ok = {p for p in self.config.pinned if p in self.items and p not in exclude
+                      and apply_rules([p], np.ones(1), self.items, self.config, purchased, exclude)[0][0]}
+            final_ids, pinned = place_pins(final_ids, self.config.pinned, pin_ok, n)
+        out = []
+        for iid in final_ids:
+            i = by_id.get(iid)
+            c = cands[i] if i is not None else Candidate(iid, {"pinned": {"rank": 1}})
+            feats = dict(zip(FEATURES, X[i])) if i is not None else {}
+            note = notes[i] + (["pinned"] if iid in pinned else []) if i is not None else ["pinned"]
+            if not personal_sim:
+                for s in c.sources.values():
+                    s["personal"] = False
+            it = self.items[iid]
+            out.append({"item_id": iid, "title": it.title, "category": it.category_path, "brand": it.brand,
+                        "price": it.price, "score": round(float(scores[i]), 4) if i is not None else None,
+                        "explanation": sentence(c, self.items, profile, query, pinned=iid in pinned),
+                        "breakdown": breakdown(c, float(scores[i]) if i is not None else 0.0,
+                                               "pinned" if i is None else ranker.name, feats, note)})
+        return out
+
+    # -- requests ------------------------------------------------------------------------------
+    def recommend(self, user_key: str | None, profile: UserProfile | None, n: int = 10,
+                  exclude: set[str] | None = None) -> list[dict[str, Any]]:
+        ex = set(exclude or ())
+        if profile is not None:
+            ex.update(profile.recent_items(self.config.similar_history))
+        cands = self.rec_candidates(user_key, profile, ex)
+        return self._finish(cands, profile, n, ex)
+
+    def search(self, query: str, profile: UserProfile | None, n: int = 10, filters: dict | None = None,
+               facets: bool = True) -> dict[str, Any]:
+        k = max(n, self.config.search_candidates)
+        hits, fc, total, parsed = self.sources.search(query, k, filters, facets)
+        cands = merge({"search": hits})
+        # personalised search: the engine's relevance, moved by the profile's affinities
+        base = hits.scores.astype(float)
+        if profile is not None and len(cands):
+            ctx = FeatureContext(self.items, self.popularity, profile)
+            X = featurize(cands, ctx)
+            w = self.config.search_personal_weight
+            base = normalise(base) + w * (np.nan_to_num(X[:, FEATURES.index("cat_affinity")]) +
+                                          0.5 * np.nan_to_num(X[:, FEATURES.index("brand_affinity")]))
+        results = self._finish(cands, profile, n, set(), query=query, extra_scores=base, pins=False)
+        for r in results:
+            r["breakdown"]["ranker"] = "search+profile" if profile is not None else "search"
+        return {"query": query, "parsed": parsed, "total": total, "facets": fc, "results": results}
+
+    def similar(self, item_id: str, n: int = 10) -> list[dict[str, Any]]:
+        cands = merge({"similar": self.sources.similar_item(item_id, self.config.n_candidates)})
+        scores = np.array([c.sources["similar"]["score"] for c in cands])
+        return self._finish(cands, None, n, {item_id}, extra_scores=scores, pins=False, personal_sim=False)
+
+    def bought_together(self, item_id: str, n: int = 10) -> list[dict[str, Any]]:
+        cands = merge({"bought_together": self.sources.bought_together_item(item_id, self.config.n_candidates)})
+        scores = np.array([c.sources["bought_together"]["score"] for c in cands])
+        return self._finish(cands, None, n, {item_id}, extra_scores=scores, pins=False)
+
+    def trending(self, n: int = 10, category: str | None = None) -> list[dict[str, Any]]:
+        cands = merge({"trending": self.sources.trending(max(n * 3, n), category)})
+        scores = np.array([c.sources["trending"]["score"] for c in cands])
+        return self._finish(cands, None, n, set(), extra_scores=scores, pins=category is None)
+
+    # -- real time -----------------------------------------------------------------------------
+    def observe(self, rows: list[tuple[str, str | None, str, float]]) -> None:
+        """Fold posted events into trending scores (O(len(rows)); the ranking reflects them at once)."""
+        m = self.sources.models.get("trending")
+        if m is None:
+            return
+        from shopsense.types import EVENT_CODES, Events
+
+        keep = [(m.item_vocab.get(i), EVENT_CODES[t], ts) for _, i, t, ts in rows if i and i in m.item_vocab]
+        if not keep:
+            return
+        it, ty, ts = (np.array(x) for x in zip(*keep))
+        z = np.zeros(len(keep), np.int64)
+        try:
+            m.update(Events(z, it.astype(np.int64), ty.astype(np.int8), np.full(len(keep), np.nan, np.float32),
+                            ts.astype(np.float64), z - 1, []))
+        except Exception:  # noqa: BLE001 - trending refresh is best effort
+            self.sources.errors["trending_update"] += 1

@@ -1,0 +1,97 @@
+"""After ranking: business rules (exclude purchased / out-of-stock / blocked categories, boosts),
+then diversity (MMR with configurable lambda + a per-category cap), then pins."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from shopsense.rank.config import RankConfig
+from shopsense.types import Item
+
+
+def normalise(scores: np.ndarray) -> np.ndarray:
+    if len(scores) == 0:
+        return scores
+    lo, hi = float(np.min(scores)), float(np.max(scores))
+    return (scores - lo) / (hi - lo) if hi > lo else np.ones_like(scores)
+
+
+def blocked(item: Item | None, prefixes: Sequence[str]) -> bool:
+    if item is None or not prefixes:
+        return False
+    path = item.category_path.lower()
+    return any(path == p.lower() or path.startswith(p.lower() + " > ") or path.startswith(p.lower() + " ")
+               for p in prefixes)
+
+
+def apply_rules(ids: list[str], rel: np.ndarray, items: dict[str, Item], cfg: RankConfig,
+                purchased: set[str] | None, exclude: set[str]) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
+    """Returns (keep mask, boosted relevance, per-item notes)."""
+    keep = np.ones(len(ids), bool)
+    rel = rel.copy()
+    notes: list[list[str]] = [[] for _ in ids]
+    for i, iid in enumerate(ids):
+        it = items.get(iid)
+        if iid in exclude or it is None:
+            keep[i] = False
+        elif cfg.exclude_purchased and purchased and iid in purchased:
+            keep[i] = False
+        elif cfg.exclude_out_of_stock and it.stock is not None and it.stock <= 0:
+            keep[i] = False
+        elif blocked(it, cfg.blocked_categories):
+            keep[i] = False
+        else:
+            b = cfg.boosts.get(iid)
+            if b is not None:
+                rel[i] *= b
+                notes[i].append(f"boosted x{b:g}")
+    return keep, rel, notes
+
+
+def diversify(ids: list[str], rel: np.ndarray, items: dict[str, Item], n: int, lam: float,
+              cap: int | None) -> list[int]:
+    """MMR: pick argmax lam*rel - (1-lam)*max_sim(picked), sim = 0.7*same category + 0.3*same brand;
+    never more than `cap` per category. Returns indices into `ids` in display order."""
+    m = len(ids)
+    if m == 0 or n <= 0:
+        return []
+    cats = [items[i].category_path if i in items else "" for i in ids]
+    brands = [items[i].brand if i in items else "" for i in ids]
+    cat_code = {c: k for k, c in enumerate(dict.fromkeys(cats))}
+    brand_code = {b: k for k, b in enumerate(dict.fromkeys(brands))}
+    cc = np.array([cat_code[c] for c in cats])
+    bc = np.array([brand_code[b] if b else -1 - k for k, b in enumerate(brands)])
+    max_sim = np.zeros(m)
+    free = np.ones(m, bool)
+    per_cat: dict[int, int] = {}
+    out: list[int] = []
+    while len(out) < n and free.any():
+        val = lam * rel - (1.0 - lam) * max_sim
+        val[~free] = -np.inf
+        j = int(np.argmax(val))
+        free[j] = False
+        c = int(cc[j])
+        if cap is not None and cats[j] and per_cat.get(c, 0) >= cap:
+            continue
+        per_cat[c] = per_cat.get(c, 0) + 1
+        out.append(j)
+        sim = 0.7 * (cc == c) + 0.3 * (bc == bc[j])
+        np.maximum(max_sim, sim, out=max_sim)
+    return out
+
+
+def place_pins(order: list[str], pins: dict[str, int], allowed: set[str] | None, n: int) -> tuple[list[str], set[str]]:
+    """Put pinned items at their 1-based positions (moved if already present). `allowed`: only these may be
+    pinned (None = any). Returns the new order (cut to n) and the ids that were pinned."""
+    out = list(order)
+    pinned: set[str] = set()
+    for iid, pos in sorted(pins.items(), key=lambda kv: kv[1]):
+        if allowed is not None and iid not in allowed:
+            continue
+        if iid in out:
+            out.remove(iid)
+        out.insert(min(max(pos, 1), len(out) + 1) - 1, iid)
+        pinned.add(iid)
+    return out[:n], pinned

@@ -1,0 +1,145 @@
+"""Adapters over the search engine and the recommenders: one small surface with a fallback chain.
+
+Every call returns an `ItemList` (possibly empty) and never raises for a model failure: the failure is
+counted in `errors` and logged, and the caller moves on to the next source. Bad *input* (a filter the
+search engine rejects) is re-raised as `DataError` so the API can answer 4xx.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from shopsense.errors import DataError
+from shopsense.types import Item, ItemList
+
+log = logging.getLogger(__name__)
+
+
+class Sources:
+    """Holds the fitted models (any may be missing): search, cf, similar, bought_together, trending."""
+
+    def __init__(self, models: dict[str, Any], search: Any = None, items: dict[str, Item] | None = None) -> None:
+        self.models = {k: v for k, v in models.items() if v is not None}
+        self.search_engine = search
+        self.items = items or {}
+        self.errors: Counter[str] = Counter()
+
+    def has(self, name: str) -> bool:
+        return name == "search" and self.search_engine is not None or name in self.models
+
+    def _safe(self, name: str, fn: Callable[[], ItemList | None]) -> ItemList:
+        try:
+            out = fn()
+            return out if out is not None else ItemList.empty()
+        except DataError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a failing source must never break a response
+            self.errors[name] += 1
+            log.warning("candidate source %s failed: %s", name, e)
+            return ItemList.empty()
+
+    # -- recommendation sources ----------------------------------------------------------------
+    def cf(self, user_key: str | None, recent: Sequence[str], n: int) -> ItemList:
+        m = self.models.get("cf")
+        if m is None:
+            return ItemList.empty()
+
+        def run() -> ItemList:
+            if user_key and user_key in m.user_vocab:
+                return m.recommend(user_key, n)
+            if recent:  # unknown to the model (new shopper): fold the session in
+                return m.recommend(list(recent), n)
+            return ItemList.empty()
+        return self._safe("cf", run)
+
+    def similar_history(self, recent: Sequence[str], n: int) -> ItemList:
+        """Co-visit neighbours of the recent items (newest weighs most) + text neighbours of the newest."""
+        m = self.models.get("similar")
+        if m is None or not recent:
+            return ItemList.empty()
+        return self._safe("similar", lambda: self._neighbours(m, recent, n, "similar"))
+
+    def bought_together_history(self, recent: Sequence[str], n: int) -> ItemList:
+        m = self.models.get("bought_together")
+        if m is None or not recent:
+            return ItemList.empty()
+        return self._safe("bought_together", lambda: self._neighbours(m, recent, n, "bought_together"))
+
+    @staticmethod
+    def _neighbours(m: Any, recent: Sequence[str], n: int, source: str) -> ItemList:
+        rows = m.item_vocab.lookup(recent)
+        rows = rows[rows >= 0]
+        if len(rows) == 0 or n <= 0:
+            return ItemList.empty()
+        decay = float(getattr(m.config, "recency_decay", 0.8))
+        w_text = float(getattr(m.config, "text_weight", 0.0))
+        weights = decay ** np.arange(len(rows))
+        cov = m.covis[rows]
+        contrib_sparse = cov.multiply(weights[:, None]).tocsr() * (1.0 - w_text)
+        scores = np.asarray(contrib_sparse.sum(axis=0)).ravel().astype(np.float64)
+        text = None
+        if getattr(m, "text_emb", None) is not None and w_text > 0:
+            text = np.maximum(m.text_emb[rows[0]] @ m.text_emb.T, 0.0) * w_text
+            scores = scores + text
+        scores[rows] = 0.0
+        cand = np.flatnonzero(scores > 0)
+        if len(cand) == 0:
+            return ItemList.empty()
+        if len(cand) > n:
+            cand = cand[np.argpartition(-scores[cand], n - 1)[:n]]
+        top = cand[np.lexsort((cand, -scores[cand]))]
+        contrib = contrib_sparse[:, top].toarray()
+        if text is not None:
+            contrib[0] += text[top]
+        best = rows[np.argmax(contrib, axis=0)]
+        ids = m.item_vocab.ids
+        reasons = [[{"source": source, "rank": r + 1, "because": ids[b]}] for r, b in enumerate(best)]
+        return ItemList([ids[i] for i in top], scores[top], reasons)
+
+    def trending(self, n: int, category: str | None = None) -> ItemList:
+        m = self.models.get("trending")
+        if m is None:
+            return ItemList.empty()
+        f = {"category": category} if category else None
+        return self._safe("trending", lambda: m.recommend(None, n, filters=f))
+
+    # -- item pages -----------------------------------------------------------------------------
+    def similar_item(self, item_id: str, n: int) -> ItemList:
+        m = self.models.get("similar")
+        if m is None or item_id not in m.item_vocab:
+            return ItemList.empty()
+        return self._safe("similar", lambda: self._neighbours(m, [item_id], n, "similar"))
+
+    def bought_together_item(self, item_id: str, n: int) -> ItemList:
+        m = self.models.get("bought_together")
+        if m is None or item_id not in m.item_vocab:
+            return ItemList.empty()
+        return self._safe("bought_together", lambda: self._neighbours(m, [item_id], n, "bought_together"))
+
+    # -- search --------------------------------------------------------------------------------
+    def search(self, query: str, n: int, filters: dict | None, facets: bool) -> tuple[ItemList, dict | None, int, dict]:
+        """(hits, facets, total, parsed query). Falls back to a title word match when the engine fails."""
+        eng = self.search_engine
+        if eng is not None:
+            try:
+                res = eng.search(query, k=n, filters=filters or None, facets=facets)
+                return res.items, res.facets, res.total, res.query.to_dict()
+            except DataError:
+                raise
+            except Exception as e:  # noqa: BLE001
+                self.errors["search"] += 1
+                log.warning("search engine failed, using the title-match fallback: %s", e)
+        return self._title_match(query, n) + ({"fallback": "title match"},)
+
+    def _title_match(self, query: str, n: int) -> tuple[ItemList, None, int]:
+        words = [w for w in re.findall(r"\w+", query.lower()) if len(w) > 1]
+        if not words:
+            return ItemList.empty(), None, 0
+        hits = [iid for iid, it in self.items.items() if all(w in it.title.lower() for w in words)]
+        reasons = [[{"source": "title_match", "rank": r + 1, "matched": words}] for r in range(min(n, len(hits)))]
+        return ItemList(hits[:n], np.ones(min(n, len(hits))), reasons), None, len(hits)

@@ -1,0 +1,131 @@
+"""Read endpoints (search, recommendations, item pages, trending, profiles), health, metrics, admin."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import PlainTextResponse
+
+from shopsense.errors import DataError
+from shopsense.serve.security import ApiError, admin_key, read_key
+
+
+def _n(request: Request, n: int) -> int:
+    mx = request.app.state.shop.settings.serve.max_results
+    if n > mx:
+        raise ApiError(422, "invalid_request", f"n: at most {mx} results per request", field="n")
+    return n
+
+
+def _item(eng: Any, item_id: str) -> None:
+    if item_id not in eng.items:
+        raise ApiError(404, "unknown_item", f"unknown item {item_id!r}", field="item_id",
+                       hint="use an item_id from the catalog (see /search)")
+
+
+def read_router() -> APIRouter:
+    r = APIRouter(dependencies=[Depends(read_key)])
+
+    @r.get("/search", tags=["search"], summary="Hybrid product search, personalised with the user's profile")
+    def search(request: Request, q: str = Query(min_length=1, max_length=1000, description="what the shopper typed"),
+               n: int = Query(10, ge=1), user: str | None = Query(None, max_length=200),
+               category: list[str] = Query([]), brand: list[str] = Query([]),
+               price_min: float | None = Query(None, ge=0), price_max: float | None = Query(None, ge=0),
+               in_stock: bool = False, facets: bool = True) -> dict[str, Any]:
+        st = request.app.state.shop
+        n = _n(request, n)
+        if len(q) > st.settings.serve.max_query_chars:
+            raise ApiError(422, "invalid_request", f"q: longer than {st.settings.serve.max_query_chars} chars", field="q")
+        f = {k: v for k, v in {"category": category, "brand": brand, "price_min": price_min,
+                               "price_max": price_max, "in_stock": in_stock}.items() if v}
+        prof = st.book.get(st.pseudo.user(user)) if user else None
+        try:
+            return st.engine.search(q, prof, n, f or None, facets)
+        except DataError as e:
+            raise ApiError(422, "invalid_request", str(e), field=e.field) from None
+
+    @r.get("/recommend/{user}", tags=["recommend"], summary="Personal recommendations (any user id; cold start ok)")
+    def recommend(request: Request, user: str, n: int = Query(10, ge=1)) -> dict[str, Any]:
+        st = request.app.state.shop
+        key = st.pseudo.user(user)
+        prof = st.book.get(key)
+        eng = st.engine
+        return {"user": user, "known": prof is not None, "engine": eng.version,
+                "results": eng.recommend(key, prof, _n(request, n))}
+
+    @r.get("/items/{item_id}", tags=["items"], summary="One catalog item")
+    def item(request: Request, item_id: str) -> dict[str, Any]:
+        eng = request.app.state.shop.engine
+        _item(eng, item_id)
+        return eng.items[item_id].model_dump()
+
+    @r.get("/items/{item_id}/similar", tags=["items"], summary="Items like this one")
+    def similar(request: Request, item_id: str, n: int = Query(10, ge=1)) -> dict[str, Any]:
+        eng = request.app.state.shop.engine
+        _item(eng, item_id)
+        return {"item_id": item_id, "results": eng.similar(item_id, _n(request, n))}
+
+    @r.get("/items/{item_id}/bought-together", tags=["items"], summary="Often bought together with this one")
+    def bought_together(request: Request, item_id: str, n: int = Query(10, ge=1)) -> dict[str, Any]:
+        eng = request.app.state.shop.engine
+        _item(eng, item_id)
+        return {"item_id": item_id, "results": eng.bought_together(item_id, _n(request, n))}
+
+    @r.get("/trending", tags=["recommend"], summary="Trending now (optionally in one category)")
+    def trending(request: Request, n: int = Query(10, ge=1), category: str | None = Query(None, max_length=500)
+                 ) -> dict[str, Any]:
+        return {"category": category, "results": request.app.state.shop.engine.trending(_n(request, n), category)}
+
+    @r.get("/users/{user}/profile", tags=["users"], summary="The shopper's category / brand / price affinities")
+    def profile(request: Request, user: str) -> dict[str, Any]:
+        st = request.app.state.shop
+        prof = st.book.get(st.pseudo.user(user))
+        if prof is None:
+            raise ApiError(404, "unknown_user", f"no events for user {user!r} yet", field="user",
+                           hint="POST /events for this user first")
+        return {"user": user, **prof.to_dict()}
+
+    @r.get("/metrics", tags=["ops"], summary="Latency histograms per route (JSON, or ?format=prometheus)")
+    def metrics(request: Request, format: str = Query("json", pattern="^(json|prometheus)$")) -> Any:
+        st = request.app.state.shop
+        if format == "prometheus":
+            return PlainTextResponse(st.metrics.prometheus())
+        return {"routes": st.metrics.snapshot(), "events_accepted": st.events_accepted,
+                "source_errors": dict(st.engine.sources.errors), "swaps": st.swaps}
+
+    return r
+
+
+def open_router() -> APIRouter:
+    r = APIRouter()
+
+    @r.get("/health", tags=["ops"], summary="Liveness + what is loaded")
+    def health(request: Request) -> dict[str, Any]:
+        st = request.app.state.shop
+        eng = st.engine
+        return {"status": "ok", "engine": eng.version, "items": len(eng.items), "ranker": eng.ranker.name,
+                "sources": sorted(eng.sources.models) + (["search"] if eng.sources.search_engine else []),
+                "profiles": len(st.book), "swaps": st.swaps, "uptime_s": round(time.time() - st.started, 1)}
+
+    return r
+
+
+def admin_router() -> APIRouter:
+    r = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(admin_key)])
+
+    @r.post("/reload", summary="Swap in the engine saved on disk (after `shopsense retrain`), atomically")
+    def reload(request: Request) -> dict[str, Any]:
+        st = request.app.state.shop
+        from shopsense.rank.build import current_folder, load_engine
+
+        folder = current_folder(st.settings.path("serving"))
+        if folder is None:
+            raise ApiError(409, "nothing_to_load", "no saved engine under data_dir/serving",
+                           hint="run `shopsense retrain` first")
+        old = st.engine
+        new = st.reload(lambda: load_engine(st.settings, folder))
+        return {"from": old.version, "to": new.version, "swaps": st.swaps}
+
+    return r
