@@ -70,4 +70,4 @@ class RecommendConfig(ComponentConfig):
     sequential: SequentialConfig = Field(default_factory=SequentialConfig)
     personal: Literal["sequential", "cf"] = Field("sequential", description="model behind personal recommendations")
     exclude_seen: bool = Field(True, description="never recommend items already in the user's history")
-    threads: int = Field(2, ge=1, description="torch / BLAS threads for training")
+    threads: int = Field(1, ge=1, description="torch intra-op threads for training and scoring (one is fastest on a busy small box)")
