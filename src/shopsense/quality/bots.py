@@ -20,7 +20,7 @@ from shopsense.types import EVENT_CODES, Dataset
 
 FEATURES = ["n_events", "max_per_minute", "median_gap_s", "unique_item_ratio", "top_item_share",
             "click_without_view", "n_ratings", "extreme_rating_share", "shared_ngram_users",
-            "mean_item_popularity"]
+            "mean_item_popularity", "buy_share"]
 
 
 @dataclass
@@ -64,6 +64,7 @@ def user_features(ds: Dataset, cfg: BotConfig) -> tuple[dict[str, np.ndarray], n
     f = {k: np.zeros(n_u) for k in FEATURES}
     seq_users: dict[tuple, list[int]] = defaultdict(list)
     view, click, rating = EVENT_CODES["view"], EVENT_CODES["click"], EVENT_CODES["rating"]
+    buys = np.array([EVENT_CODES["cart"], EVENT_CODES["purchase"]], np.int8)
     # hand-written loop over users: per-user sliding windows and sequence hashes have no vectorised
     # library equivalent; it is O(events) overall
     for x in range(n_u):
@@ -83,6 +84,7 @@ def user_features(ds: Dataset, cfg: BotConfig) -> tuple[dict[str, np.ndarray], n
             f["top_item_share"][x] = cnt.max() / len(valid)
             f["mean_item_popularity"][x] = float(np.mean(np.log1p(pop[valid])))
         typ = ty[a:b]
+        f["buy_share"][x] = float(np.isin(typ, buys).mean())  # bots browse and never buy
         clicks = np.flatnonzero(typ == click)
         if len(clicks):
             seen: set[int] = set()
