@@ -77,3 +77,13 @@ def test_merge_is_explicit_audited_and_reversible(shop, capsys):
     assert _run(tmp, "quality", "audit") == 0
     out = capsys.readouterr().out
     assert "unmerge" in out and "merge_items" in out
+
+
+def test_augment_records_separate_fields(shop):
+    tmp, store = shop
+    before = store.get_item("nobrand")
+    assert _run(tmp, "quality", "augment") == 0
+    fills = {(f["item_id"], f["field"]): f for f in store.fills()}
+    assert ("dupA", "synthetic_queries") in fills and "hose" in fills[("dupA", "synthetic_queries")]["value"]
+    assert store.get_item("nobrand") == before  # the shop's own fields are untouched
+    assert any(a["action"] == "quality.augment" for a in store.audit_log())
