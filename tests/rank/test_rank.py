@@ -50,6 +50,8 @@ def test_diversity_mmr_and_category_cap():
     assert diversify(ids, rel, items, 4, lam=1.0, cap=None) == [0, 1, 2, 3]
     capped = diversify(ids, rel, items, 4, lam=1.0, cap=2)
     assert [items[ids[j]].category[0] for j in capped] == ["A", "A", "B", "B"]
+    only_a = ids[:5]
+    assert diversify(only_a, rel[:5], items, 4, lam=1.0, cap=2) == [0, 1, 2, 3]  # demoted, never dropped
     mixed = diversify(ids, rel, items, 4, lam=0.3, cap=None)
     assert {items[ids[j]].category[0] for j in mixed[:2]} == {"A", "B"}
 

@@ -53,7 +53,8 @@ def apply_rules(ids: list[str], rel: np.ndarray, items: dict[str, Item], cfg: Ra
 def diversify(ids: list[str], rel: np.ndarray, items: dict[str, Item], n: int, lam: float,
               cap: int | None) -> list[int]:
     """MMR: pick argmax lam*rel - (1-lam)*max_sim(picked), sim = 0.7*same category + 0.3*same brand;
-    never more than `cap` per category. Returns indices into `ids` in display order."""
+    at most `cap` per category ahead of the others (items over the cap are demoted to the end, used only
+    when nothing else is left, so a cap never empties a page). Returns indices into `ids` in display order."""
     m = len(ids)
     if m == 0 or n <= 0:
         return []
@@ -67,6 +68,7 @@ def diversify(ids: list[str], rel: np.ndarray, items: dict[str, Item], n: int, l
     free = np.ones(m, bool)
     per_cat: dict[int, int] = {}
     out: list[int] = []
+    overflow: list[int] = []
     while len(out) < n and free.any():
         val = lam * rel - (1.0 - lam) * max_sim
         val[~free] = -np.inf
@@ -74,12 +76,13 @@ def diversify(ids: list[str], rel: np.ndarray, items: dict[str, Item], n: int, l
         free[j] = False
         c = int(cc[j])
         if cap is not None and cats[j] and per_cat.get(c, 0) >= cap:
+            overflow.append(j)
             continue
         per_cat[c] = per_cat.get(c, 0) + 1
         out.append(j)
         sim = 0.7 * (cc == c) + 0.3 * (bc == bc[j])
         np.maximum(max_sim, sim, out=max_sim)
-    return out
+    return out + overflow[:n - len(out)]
 
 
 def place_pins(order: list[str], pins: dict[str, int], allowed: set[str] | None, n: int) -> tuple[list[str], set[str]]:
