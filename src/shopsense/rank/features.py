@@ -8,7 +8,7 @@ item popularity. Missing values are NaN (LightGBM handles them; the rule ranker 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,11 +22,16 @@ FEATURES = ["search_score", "bm25", "cosine", "rr_search", "rr_cf", "rr_similar"
 _IDX = {f: i for i, f in enumerate(FEATURES)}
 
 
-@dataclass
 class Candidate:
-    item_id: str
-    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
-    search_reasons: list[dict[str, Any]] = field(default_factory=list)
+    """One candidate item: per source that produced it, that source's rank, score and reason."""
+
+    __slots__ = ("item_id", "sources", "search_reasons")
+
+    def __init__(self, item_id: str, sources: dict[str, dict[str, Any]] | None = None,
+                 search_reasons: list[dict[str, Any]] | None = None) -> None:
+        self.item_id = item_id
+        self.sources = sources if sources is not None else {}
+        self.search_reasons = search_reasons if search_reasons is not None else []
 
 
 def merge(lists: dict[str, ItemList]) -> list[Candidate]:
@@ -65,35 +70,46 @@ def featurize(cands: list[Candidate], ctx: FeatureContext) -> np.ndarray:
     prof = ctx.profile
     ps = prof.price_stats() if prof else None
     rcat = ctx.recent_category()
+    cats = prof.categories if prof else {}
+    brands = prof.brands if prof else {}
+    tot_c = sum(cats.values()) or 1.0
+    tot_b = sum(brands.values()) or 1.0
+    items, pop = ctx.items, ctx.popularity
+    i_ss, i_bm, i_cos, i_cf, i_sim = (_IDX[f] for f in ("search_score", "bm25", "cosine", "cf_score", "similar_score"))
+    i_ns, i_pop, i_ca, i_ba, i_pz, i_rc = (_IDX[f] for f in ("n_sources", "log_popularity", "cat_affinity",
+                                                             "brand_affinity", "price_z", "recent_category"))
+    rr = [(name, _IDX[f"rr_{name}"]) for name in ("search", "cf", "similar", "trending", "bought_together")]
     for i, c in enumerate(cands):
         row = X[i]
         s = c.sources
-        for name in ("search", "cf", "similar", "trending", "bought_together"):
-            if name in s:
-                row[_IDX[f"rr_{name}"]] = 1.0 / s[name]["rank"]
-            else:
-                row[_IDX[f"rr_{name}"]] = 0.0
-        if "search" in s:
-            row[_IDX["search_score"]] = s["search"]["score"]
+        for name, j in rr:
+            v = s.get(name)
+            row[j] = 1.0 / v["rank"] if v is not None else 0.0
+        v = s.get("search")
+        if v is not None:
+            row[i_ss] = v["score"]
             for rs in c.search_reasons:
-                if rs.get("source") == "bm25":
-                    row[_IDX["bm25"]] = rs.get("score", np.nan)
-                elif rs.get("source") == "dense":
-                    row[_IDX["cosine"]] = rs.get("cosine", np.nan)
-        if "cf" in s:
-            row[_IDX["cf_score"]] = s["cf"]["score"]
-        if "similar" in s:
-            row[_IDX["similar_score"]] = s["similar"]["score"]
-        row[_IDX["n_sources"]] = len(s)
-        row[_IDX["log_popularity"]] = math.log1p(ctx.popularity.get(c.item_id, 0.0))
-        it = ctx.items.get(c.item_id)
-        cat = it.category_path if it and it.category else ""
-        if prof is not None and it is not None:
-            row[_IDX["cat_affinity"]] = prof.cat_affinity(cat) if cat else 0.0
-            row[_IDX["brand_affinity"]] = prof.brand_affinity(it.brand) if it.brand else 0.0
-            if ps is not None and it.price is not None:
-                row[_IDX["price_z"]] = abs(it.price - ps[0]) / (ps[1] + 1.0)
-        else:
-            row[_IDX["cat_affinity"]] = row[_IDX["brand_affinity"]] = 0.0
-        row[_IDX["recent_category"]] = 1.0 if rcat and cat == rcat else 0.0
+                src = rs.get("source")
+                if src == "bm25":
+                    row[i_bm] = rs.get("score", np.nan)
+                elif src == "dense":
+                    row[i_cos] = rs.get("cosine", np.nan)
+        v = s.get("cf")
+        if v is not None:
+            row[i_cf] = v["score"]
+        v = s.get("similar")
+        if v is not None:
+            row[i_sim] = v["score"]
+        row[i_ns] = len(s)
+        row[i_pop] = math.log1p(pop.get(c.item_id, 0.0))
+        it = items.get(c.item_id)
+        if it is None:
+            row[i_ca] = row[i_ba] = row[i_rc] = 0.0
+            continue
+        cat = " > ".join(it.category) if it.category else ""
+        row[i_ca] = cats.get(cat, 0.0) / tot_c if cat else 0.0
+        row[i_ba] = brands.get(it.brand, 0.0) / tot_b if it.brand else 0.0
+        if ps is not None and it.price is not None:
+            row[i_pz] = abs(it.price - ps[0]) / (ps[1] + 1.0)
+        row[i_rc] = 1.0 if rcat and cat == rcat else 0.0
     return X

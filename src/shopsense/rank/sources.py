@@ -83,7 +83,10 @@ class Sources:
         contrib_sparse = cov.multiply(weights[:, None]).tocsr() * (1.0 - w_text)
         scores = np.asarray(contrib_sparse.sum(axis=0)).ravel().astype(np.float64)
         text = None
-        if getattr(m, "text_emb", None) is not None and w_text > 0:
+        scores[rows] = 0.0
+        # text neighbours of the newest item only when co-visits are scarce (new / rarely bought items):
+        # the dense pass over the whole catalog is the costliest step of a recommendation
+        if getattr(m, "text_emb", None) is not None and w_text > 0 and np.count_nonzero(scores > 0) < min(n, 20):
             text = np.maximum(m.text_emb[rows[0]] @ m.text_emb.T, 0.0) * w_text
             scores = scores + text
         scores[rows] = 0.0

@@ -26,6 +26,13 @@ def create_app(settings: Any, engine: Any = None, store: Any = None) -> FastAPI:
     from shopsense.serve.state import AppState
     from shopsense.store import open_store
 
+    if settings.serve.blas_threads:
+        try:
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(settings.serve.blas_threads, user_api="blas")
+        except ImportError:  # pragma: no cover - optional
+            pass
     store = store or open_store(settings.resolved_store_url())
     dataset = store.load_dataset()
     if engine is None:

@@ -27,3 +27,5 @@ class ServeConfig(ComponentConfig):
     max_query_chars: int = Field(300, ge=1)
     workers: int = Field(1, ge=1, description="uvicorn workers (models are per process)")
     static: bool = Field(True, description="serve the shop page at /")
+    blas_threads: int | None = Field(1, ge=1, description="BLAS threads in the server process (requests already run "
+                                                           "in parallel; more BLAS threads only contend); None = leave")

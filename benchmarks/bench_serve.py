@@ -1,0 +1,293 @@
+"""Serving benchmark: HTTP load on loopback (wrk) + event-to-visible latency + offline ranker on/off.
+
+1. offline: the bundled sample; each user's last purchase held out; sources fitted on the rest; the
+   LightGBM LambdaMART ranker trained on half of the users, NDCG@10 of the candidate ranking measured on
+   the other half with the ranker on (LightGBM) vs off (rule-based).
+2. a 100k-item catalog: the sample's 4,379 items replicated with new ids ("<id>-r<k>", title + " v<k>")
+   and its 20,326 purchases replicated per copy with new user ids; every model fitted on it (hashing
+   text encoder: encoding 100k items with MiniLM is out of reach on 2 shared cores), the ranker from (1).
+3. the app served by uvicorn (one process) on 127.0.0.1; wrk at concurrency 16 on /recommend (known
+   and unknown users) and /search (queries built from catalog titles); p50/p99/QPS/errors.
+4. event-to-visible: POST a click for a fresh shopper, then GET /recommend until an item explained by
+   that click appears; the time from the POST to that response.
+
+    .venv/bin/python benchmarks/bench_serve.py [--items 100000] [--duration 20] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "sample"
+RESULTS = REPO / "benchmarks" / "results" / "serve.md"
+
+
+def settings_for(data_dir: Path, **extra):
+    from shopsense.settings import load_settings
+
+    return load_settings(data_dir=str(data_dir), pseudonym_key="bench-key-0123456789abcdef",
+                         text={"encoder": "hashing"}, ingest={"progress": False}, **extra)
+
+
+def ingest(settings, items_csv: Path, events_csv: Path) -> None:
+    from shopsense.cli.ingest import cmd_ingest
+
+    cmd_ingest(argparse.Namespace(items=[str(items_csv)], events=[str(events_csv)], format=None), settings)
+
+
+def replicate(out: Path, n_items: int) -> tuple[Path, Path]:
+    items = list(csv.DictReader(open(SAMPLE / "items.csv")))
+    events = list(csv.DictReader(open(SAMPLE / "events.csv")))
+    copies = -(-n_items // len(items))
+    ip, ep = out / "items.csv", out / "events.csv"
+    with open(ip, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(items[0]))
+        w.writeheader()
+        n = 0
+        for k in range(copies):
+            for it in items:
+                if n == n_items:
+                    break
+                w.writerow({**it, "item_id": f"{it['item_id']}-r{k}", "title": f"{it['title']} v{k}"})
+                n += 1
+    kept = n_items - (copies - 1) * len(items)
+    last_ids = {it["item_id"] for it in items[:kept]}
+    with open(ep, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(events[0]))
+        w.writeheader()
+        for k in range(copies):
+            for e in events:
+                if k == copies - 1 and e["item_id"] not in last_ids:
+                    continue
+                w.writerow({**e, "user_id": f"{e['user_id']}-r{k}", "item_id": f"{e['item_id']}-r{k}"})
+    return ip, ep
+
+
+def offline(work: Path) -> tuple[dict, object]:
+    from shopsense.rank.train import train_ranker
+    from shopsense.store import open_store
+
+    s = settings_for(work / "sample")
+    ingest(s, SAMPLE / "items.csv", SAMPLE / "events.csv")
+    st = open_store(s.resolved_store_url())
+    ds = st.load_dataset()
+    st.close()
+    ranker, rep = train_ranker(s, ds)
+    return rep, ranker
+
+
+def parse_ms(tok: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s|m)", tok)
+    v, u = float(m.group(1)), m.group(2)
+    return v / 1000 if u == "us" else v if u == "ms" else v * 1000 if u == "s" else v * 60_000
+
+
+def wrk(url: str, paths: list[str], duration: int, conc: int, work: Path, name: str) -> dict:
+    lua = work / f"{name}.lua"
+    body = ",\n".join(json.dumps(p) for p in paths)
+    lua.write_text(f"local paths = {{\n{body}\n}}\nmath.randomseed(7)\n"
+                   "request = function() return wrk.format('GET', paths[math.random(#paths)]) end\n")
+    cmd = ["wrk", "-t2", f"-c{conc}", f"-d{duration}s", "--latency", "--timeout", "5s", "-s", str(lua), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
+    res = {"raw": out}
+    for q in ("50", "75", "90", "99"):
+        m = re.search(rf"^\s+{q}%\s+(\S+)", out, re.M)
+        if m:
+            res[f"p{q}_ms"] = round(parse_ms(m.group(1)), 2)
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    res["qps"] = float(m.group(1)) if m else 0.0
+    m = re.search(r"(\d+) requests in", out)
+    res["requests"] = int(m.group(1)) if m else 0
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errs = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errs += sum(int(x) for x in m.groups())
+    res["errors"] = errs
+    return res
+
+
+def event_to_visible(base: str, items: list[str], trials: int) -> list[float]:
+    import httpx
+
+    out = []
+    with httpx.Client(base_url=base, timeout=10) as c:
+        for t in range(trials):
+            user, item = f"e2v-{t}-{random.random()}", random.choice(items)
+            t0 = time.perf_counter()
+            c.post("/events", json={"events": [{"user_id": user, "item_id": item, "type": "click"}]}).raise_for_status()
+            for _ in range(50):
+                rec = c.get(f"/recommend/{user}", params={"n": 10}).json()["results"]
+                if any(r["breakdown"]["sources"].get("similar", {}).get("because") == item for r in rec):
+                    out.append((time.perf_counter() - t0) * 1000)
+                    break
+    return out
+
+
+def serve_main(data_dir: str, port: int) -> None:
+    import uvicorn
+
+    from shopsense.serve.app import create_app
+
+    uvicorn.run(create_app(settings_for(Path(data_dir))), host="127.0.0.1", port=port, log_level="warning")
+
+
+def machine() -> dict:
+    cpu = "?"
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except Exception:  # noqa: BLE001
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "loadavg": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--items", type=int, default=100_000)
+    ap.add_argument("--duration", type=int, default=20)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--trials", type=int, default=20)
+    ap.add_argument("--skip-offline", action="store_true")
+    ap.add_argument("--serve", help=argparse.SUPPRESS)
+    ap.add_argument("--keep", help="work folder to keep (default: a temp folder, removed)")
+    a = ap.parse_args()
+    if a.serve:
+        serve_main(a.serve, a.port)
+        return
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+    work = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="bench_serve_"))
+    work.mkdir(parents=True, exist_ok=True)
+    report: dict = {"machine_start": machine(), "config": vars(a)}
+    ranker = None
+    if not a.skip_offline:
+        t = time.perf_counter()
+        report["offline"], ranker = offline(work)
+        report["offline"]["wall_s"] = round(time.perf_counter() - t, 1)
+        print("offline:", report["offline"], flush=True)
+
+    from shopsense.rank.build import build_engine, save_engine
+    from shopsense.store import open_store
+
+    big = work / "big"
+    s = settings_for(big, rank={"ranker": "lgbm" if ranker is not None else "rules"})
+    t = time.perf_counter()
+    ip, ep = replicate(work, a.items)
+    ingest(s, ip, ep)
+    st = open_store(s.resolved_store_url())
+    ds = st.load_dataset()
+    st.close()
+    report["catalog"] = {"items": ds.n_items, "users": ds.n_users, "events": len(ds.events),
+                         "ingest_s": round(time.perf_counter() - t, 1)}
+    t = time.perf_counter()
+    eng = build_engine(s, ds, train_ranker=False)
+    eng.learned = ranker
+    save_engine(eng, s.path("serving"))
+    report["catalog"].update(build_s=round(time.perf_counter() - t, 1), build=eng.info, ranker=eng.ranker.name)
+    print("catalog:", report["catalog"], flush=True)
+
+    base = f"http://127.0.0.1:{a.port}"
+    srv = subprocess.Popen([sys.executable, __file__, "--serve", str(big), "--port", str(a.port)])
+    try:
+        import httpx
+
+        for _ in range(600):
+            try:
+                if httpx.get(base + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        rng = random.Random(0)
+        users = rng.sample(ds.user_vocab.ids, 400) + [f"new-visitor-{i}" for i in range(100)]
+        rec_paths = [f"/recommend/{u}?n=10" for u in users]
+        titles = [it.title for it in rng.sample(ds.items, 300)]
+        queries = []
+        for ttl in titles:
+            w = [x for x in re.findall(r"[A-Za-z]{3,}", ttl)][:6]
+            if len(w) >= 2:
+                queries.append(" ".join(rng.sample(w, 2)))
+        search_paths = [f"/search?q={q.replace(' ', '+')}&n=10" for q in queries]
+        with httpx.Client(base_url=base, timeout=30) as c:  # warm-up: first calls, caches
+            for p in rec_paths[:50] + search_paths[:50]:
+                c.get(p)
+        report["load_before_wrk"] = os.getloadavg()
+        report["recommend"] = wrk(base, rec_paths, a.duration, a.concurrency, work, "recommend")
+        print("recommend:", {k: v for k, v in report["recommend"].items() if k != "raw"}, flush=True)
+        report["search"] = wrk(base, search_paths, a.duration, a.concurrency, work, "search")
+        print("search:", {k: v for k, v in report["search"].items() if k != "raw"}, flush=True)
+        e2v = event_to_visible(base, rng.sample(ds.item_vocab.ids, 200), a.trials)
+        report["event_to_visible_ms"] = sorted(round(x, 1) for x in e2v)
+        report["event_to_visible_found"] = f"{len(e2v)}/{a.trials}"
+        report["server_metrics"] = httpx.get(base + "/metrics").json()["routes"]
+    finally:
+        srv.terminate()
+        srv.wait(20)
+    report["machine_end"] = machine()
+    (work / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    write_md(report)
+    if not a.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def write_md(r: dict) -> None:
+    import numpy as np
+
+    rec, srch = r["recommend"], r["search"]
+    e2v = r["event_to_visible_ms"]
+    ok_rec = rec.get("p99_ms", 1e9) < 30 and rec["qps"] >= 200 and rec["errors"] == 0
+    ok_s = srch.get("p99_ms", 1e9) < 50 and srch["errors"] == 0
+    m0, m1 = r["machine_start"], r["machine_end"]
+    lines = [
+        "# Serving benchmark (issue 5)", "",
+        f"Run {m0['date']} on {m0['cpu']}, {m0['cores']} cores, Python {m0['python']}; "
+        f"load average at start {tuple(round(x, 1) for x in m0['loadavg'])}, before wrk "
+        f"{tuple(round(x, 1) for x in r['load_before_wrk'])}, at end {tuple(round(x, 1) for x in m1['loadavg'])} "
+        "(the machine was shared with other jobs: every figure below is under that load).", "",
+        f"Catalog: {r['catalog']['items']:,} items (sample replicated with new ids), {r['catalog']['users']:,} users, "
+        f"{r['catalog']['events']:,} events; ingest {r['catalog']['ingest_s']} s, build {r['catalog']['build_s']} s "
+        f"(hashing text encoder), ranker `{r['catalog']['ranker']}`. One uvicorn process, wrk -t2 "
+        f"-c{r['config']['concurrency']} -d{r['config']['duration']}s on 127.0.0.1.", "",
+        "| endpoint | p50 ms | p90 ms | p99 ms | QPS | requests | errors | target | met |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| /recommend/{{user}} | {rec.get('p50_ms')} | {rec.get('p90_ms')} | {rec.get('p99_ms')} | {rec['qps']:.0f} | "
+        f"{rec['requests']} | {rec['errors']} | p99 < 30 ms at >= 200 QPS, 0 errors | {'yes' if ok_rec else 'no'} |",
+        f"| /search | {srch.get('p50_ms')} | {srch.get('p90_ms')} | {srch.get('p99_ms')} | {srch['qps']:.0f} | "
+        f"{srch['requests']} | {srch['errors']} | p99 < 50 ms, 0 errors | {'yes' if ok_s else 'no'} |", "",
+        f"Event-to-visible (POST /events, then GET /recommend shows an item explained by that event): "
+        f"found {r['event_to_visible_found']}; p50 {np.median(e2v):.1f} ms, max {max(e2v):.1f} ms (target < 1 s)."
+        if e2v else "Event-to-visible: not measured.", "",
+    ]
+    off = r.get("offline")
+    if off:
+        lines += ["## Offline: ranker on vs off (bundled sample, per-user last purchase held out)", "",
+                  "| ranker | NDCG@10 |", "|---|---|",
+                  f"| off (rule-based) | {off.get('ndcg10_rules')} |", f"| on (LightGBM LambdaMART) | {off.get('ndcg10_lgbm')} |", "",
+                  f"{off.get('train_queries')} training queries (users whose held-out item was among the candidates), "
+                  f"{off.get('eval_queries')} evaluation users; candidate recall {off.get('eval_recall')} "
+                  "(the ceiling of both). Wall time "
+                  f"{off.get('wall_s')} s.", ""]
+    lines += ["Server-side latency histograms (/metrics) are in the JSON report the script prints; "
+              "re-run: `.venv/bin/python benchmarks/bench_serve.py`.", ""]
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
