@@ -33,7 +33,7 @@ class ServingEngine:
         self.popularity = popularity
         self.rules_ranker = RuleRanker(config.rule_weights)
         self.learned = learned
-        self.version = version or time.strftime("%Y%m%dT%H%M%S")
+        self.version = version or time.strftime("%Y%m%dT%H%M%S") + f"-{time.time_ns() // 1000 % 1_000_000:06d}"
         self.built_at = time.time()
         self.info: dict[str, Any] = {}
 
