@@ -91,5 +91,11 @@ def test_api_keys_and_admin_reload(served, sample_user):
     assert r.status_code == 200, r.text
     assert r.json()["to"] == engine.version
     assert c.get(f"/recommend/{sample_user[0]}", headers={"X-API-Key": "admin-secret-456"}).status_code == 200
+    # erase a shopper: events and live profile go
+    c.post("/events", json=ev, headers={"X-API-Key": "read-secret-123"})
+    assert c.get("/users/k1/profile", headers={"X-API-Key": "read-secret-123"}).status_code == 200
+    r = c.delete("/admin/users/k1", headers={"X-API-Key": "admin-secret-456"})
+    assert r.status_code == 200 and r.json()["events_deleted"] == 1 and r.json()["profile_dropped"]
+    assert c.get("/users/k1/profile", headers={"X-API-Key": "read-secret-123"}).status_code == 404
     # admin endpoints are off without admin keys
     assert TestClient(create_app(settings, engine=engine, store=store)).post("/admin/reload").status_code == 403

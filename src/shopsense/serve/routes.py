@@ -128,4 +128,12 @@ def admin_router() -> APIRouter:
         new = st.reload(lambda: load_engine(st.settings, folder))
         return {"from": old.version, "to": new.version, "swaps": st.swaps}
 
+    @r.delete("/users/{user}", summary="Erase a shopper: stored events and the live profile")
+    def forget(request: Request, user: str) -> dict[str, Any]:
+        st = request.app.state.shop
+        key = st.pseudo.user(user)
+        n = st.store.delete_user(key)
+        had = st.book.forget(key)
+        return {"events_deleted": n, "profile_dropped": had}
+
     return r
