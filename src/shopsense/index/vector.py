@@ -15,6 +15,19 @@ from shopsense.errors import DataError
 from shopsense.index.config import IndexConfig
 
 
+def _usearch_index():
+    """usearch's Index class. LightGBM (the re-ranker) must be loaded *before* usearch: once usearch's
+    native library is in the process, LightGBM's Dataset construction fails with "Feature (Column_)
+    appears more than one time" (a native symbol clash, seen with usearch 2.26 + lightgbm 4.7)."""
+    try:
+        import lightgbm  # noqa: F401
+    except ImportError:
+        pass
+    from usearch.index import Index
+
+    return Index
+
+
 class VectorIndex:
     def __init__(self, dim: int, config: IndexConfig | None = None) -> None:
         self.dim = dim
@@ -26,7 +39,7 @@ class VectorIndex:
             self._hnsw = self._new_hnsw()
 
     def _new_hnsw(self):
-        from usearch.index import Index
+        Index = _usearch_index()
 
         c = self.config
         return Index(ndim=self.dim, metric="ip", dtype="f32", connectivity=c.ann_connectivity,
@@ -117,8 +130,7 @@ class VectorIndex:
         v.vectors, v.alive = np.load(folder / "vectors.npy"), np.load(folder / "alive.npy")
         v._hnsw = None
         if v.config.ann == "usearch":
-            from usearch.index import Index
-
+            Index = _usearch_index()
             hp = folder / "hnsw.npy"
             if hp.exists():
                 v._hnsw = Index.restore(np.load(hp).tobytes())

@@ -77,7 +77,7 @@ class Reranker:
                        "label_gain": [i / 3 for i in range(max_label + 1)], "learning_rate": learning_rate,
                        "num_leaves": num_leaves, "min_data_in_leaf": 50, "feature_fraction": 0.9,
                        "lambdarank_truncation_level": 20, "verbose": -1, "seed": seed, "num_threads": 2}
-        ds = lgb.Dataset(X, label=y, group=list(groups), feature_name=FEATURES)
+        ds = lgb.Dataset(X, label=y, group=[int(x) for x in groups], feature_name=FEATURES)
         self._booster = lgb.train(self.params, ds, num_boost_round=n_estimators)
         self.model_str = self._booster.model_to_string()
         return self
