@@ -33,6 +33,7 @@ def create_app(settings: Any, engine: Any = None, store: Any = None) -> FastAPI:
             threadpool_limits(settings.serve.blas_threads, user_api="blas")
         except ImportError:  # pragma: no cover - optional
             pass
+    own_store = store is None
     store = store or open_store(settings.resolved_store_url())
     dataset = store.load_dataset()
     if engine is None:
@@ -71,10 +72,7 @@ def create_app(settings: Any, engine: Any = None, store: Any = None) -> FastAPI:
 
     app.add_middleware(security.LimitAndTime, max_bytes=settings.serve.max_body_bytes, metrics=state.metrics)
 
-    @app.on_event("shutdown")
-    def _close() -> None:
-        close = getattr(store, "close", None)
-        if close:
-            close()
+    if own_store:  # a store handed in belongs to the caller
+        app.router.on_shutdown.append(store.close)
 
     return app

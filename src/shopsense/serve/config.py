@@ -25,7 +25,6 @@ class ServeConfig(ComponentConfig):
     max_events_per_request: int = Field(500, ge=1)
     max_results: int = Field(100, ge=1, description="upper bound of the n / k query parameter")
     max_query_chars: int = Field(300, ge=1)
-    workers: int = Field(1, ge=1, description="uvicorn workers (models are per process)")
     static: bool = Field(True, description="serve the shop page at /")
     blas_threads: int | None = Field(1, ge=1, description="BLAS threads in the server process (requests already run "
                                                            "in parallel; more BLAS threads only contend); None = leave")
