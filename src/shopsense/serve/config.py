@@ -15,7 +15,8 @@ from shopsense.config import ComponentConfig
 
 
 class ServeConfig(ComponentConfig):
-    """Settings of the serve stage (see the module doc for the API-key roles)."""
+    """Settings of the serve stage. API keys go in the X-API-Key header: read_keys open search, recommendations,
+    item pages, profiles and POST /events (empty = open); admin_keys open /admin/* (empty = disabled)."""
 
     host: str = Field("127.0.0.1", description="bind address; keep loopback unless behind a proxy")
     port: int = Field(8000, ge=1, le=65535)
