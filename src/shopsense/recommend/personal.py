@@ -119,7 +119,7 @@ class SequentialRecommender(Recommender):
 
         from shopsense.evaluate.seq_eval import evaluate_full_ranking
         from shopsense.recommend.sasrec_net import TrainConfig, train_net
-        from shopsense.recommend.sequential import mark_unseen_items, net_scores
+        from shopsense.recommend.sequential import impute_unseen_ids, mark_unseen_items, net_scores
 
         c = self.config
         torch.manual_seed(c.seed)
@@ -142,7 +142,9 @@ class SequentialRecommender(Recommender):
                            loss=c.loss, n_negatives=c.n_negatives, align_alpha=c.align_alpha, id_dropout=c.id_dropout,
                            patience=c.patience, time_budget_s=c.time_budget_minutes * 60, seed=c.seed)
         self.train_result = train_net(self.net, train, tcfg, validate=validate, progress=self.progress)
-        # items that occur only as a held-out last item keep a zero ID vector (their text part speaks for them)
+        seen = mark_unseen_items(self.net, train)
+        if c.impute_unseen:  # brand-new items get an ID vector predicted from their text / attributes
+            impute_unseen_ids(self.net, seen)
 
     def _score_batch(self, contexts: list[Context]) -> list[tuple[np.ndarray, dict[str, Any]] | None]:
         from shopsense.recommend.sequential import net_scores

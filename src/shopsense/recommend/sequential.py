@@ -33,3 +33,28 @@ def net_scores(net, histories: Sequence[np.ndarray], table=None) -> np.ndarray:
         if was_training:
             net.train()
     return out
+
+
+def impute_unseen_ids(net, seen: np.ndarray, ridge: float = 1.0) -> int:
+    """Give items never seen in training an ID vector predicted from their text/attribute part.
+
+    A ridge regression side-vector -> ID-vector is fitted on the seen items (closed form, d x d) and
+    applied to the unseen ones, so a brand-new item is scored like a trained item with the same text
+    instead of by its side part alone (which the model learned only as a small correction to the ID).
+    Returns how many items were imputed; a model without side information is left unchanged.
+    """
+    import torch
+
+    seen = np.asarray(seen, bool)
+    if net.id_emb is None or seen.all() or not seen.any():
+        return 0
+    with torch.no_grad():
+        side = net.side_part()
+        if side is None:
+            return 0
+        s_t, u_t = torch.as_tensor(seen), torch.as_tensor(~seen)
+        x, y = side[s_t].double(), net.id_emb.weight[s_t].double()
+        w = torch.linalg.solve(x.T @ x + ridge * torch.eye(x.shape[1], dtype=torch.float64), x.T @ y)
+        net.id_emb.weight[u_t] = (side[u_t].double() @ w).float()
+        net.id_mask.fill_(1.0)
+    return int((~seen).sum())
