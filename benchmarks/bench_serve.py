@@ -37,10 +37,12 @@ RESULTS = REPO / "benchmarks" / "results" / "serve.md"
 
 
 def settings_for(data_dir: Path, **extra):
+    # ingest chunk_size 5000: the store's in-chunk duplicate-id check is quadratic in the chunk size, and the
+    # default 50k-row chunk takes many minutes on a 100k-item file (reported to the store's owner)
     from shopsense.settings import load_settings
 
     return load_settings(data_dir=str(data_dir), pseudonym_key="bench-key-0123456789abcdef",
-                         text={"encoder": "hashing"}, ingest={"progress": False}, **extra)
+                         text={"encoder": "hashing"}, ingest={"progress": False, "chunk_size": 5000}, **extra)
 
 
 def ingest(settings, items_csv: Path, events_csv: Path) -> None:
@@ -138,6 +140,46 @@ def event_to_visible(base: str, items: list[str], trials: int) -> list[float]:
     return out
 
 
+def cpu_per_request(data_dir: Path, n: int = 300) -> dict:
+    """In-process, one request at a time: wall and CPU ms per engine call (robust to other jobs' load;
+    1000 / cpu_ms is what one core could serve, HTTP overhead aside)."""
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    from shopsense.rank.build import current_folder, load_engine
+    from shopsense.rank.profile import ProfileBook
+    from shopsense.store import open_store
+
+    threadpool_limits(1, user_api="blas")
+    s = settings_for(data_dir)
+    st = open_store(s.resolved_store_url())
+    ds = st.load_dataset()
+    st.close()
+    eng = load_engine(s, current_folder(s.path("serving")))
+    book = ProfileBook(s.rank.event_weights, s.rank.profile_recent)
+    book.load_dataset(ds, eng.items.get)
+    rng = random.Random(1)
+    users = rng.sample(ds.user_vocab.ids, n)
+    queries = [" ".join(re.findall(r"[A-Za-z]{3,}", it.title)[:2]) for it in rng.sample(ds.items, n)]
+    calls = {"recommend": lambda i: eng.recommend(users[i], book.get(users[i]), 10),
+             "search": lambda i: eng.search(queries[i] or "tape", None, 10)}
+    out = {}
+    for name, fn in calls.items():
+        for i in range(20):
+            fn(i)
+        wall, cpu = [], []
+        for i in range(n):
+            t, c = time.perf_counter(), time.process_time()
+            fn(i)
+            wall.append((time.perf_counter() - t) * 1000)
+            cpu.append((time.process_time() - c) * 1000)
+        out[name] = {"wall_p50_ms": round(float(np.median(wall)), 2), "wall_p99_ms": round(float(np.percentile(wall, 99)), 2),
+                     "cpu_mean_ms": round(float(np.mean(cpu)), 2)}
+    out["ranker"] = eng.ranker.name
+    out["loadavg"] = os.getloadavg()
+    return out
+
+
 def serve_main(data_dir: str, port: int) -> None:
     import uvicorn
 
@@ -165,10 +207,18 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=20)
     ap.add_argument("--skip-offline", action="store_true")
     ap.add_argument("--serve", help=argparse.SUPPRESS)
+    ap.add_argument("--cpu-only", help="re-measure in-process CPU per request on a kept work folder, rewrite the md")
     ap.add_argument("--keep", help="work folder to keep (default: a temp folder, removed)")
     a = ap.parse_args()
     if a.serve:
         serve_main(a.serve, a.port)
+        return
+    if a.cpu_only:
+        rep_p = Path(a.cpu_only) / "report.json"
+        report = json.loads(rep_p.read_text())
+        report["inprocess"] = cpu_per_request(Path(a.cpu_only) / "big")
+        rep_p.write_text(json.dumps(report, indent=1, default=str))
+        write_md(report)
         return
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -238,6 +288,7 @@ def main() -> None:
     finally:
         srv.terminate()
         srv.wait(20)
+    report["inprocess"] = cpu_per_request(big)
     report["machine_end"] = machine()
     (work / "report.json").write_text(json.dumps(report, indent=1, default=str))
     write_md(report)
@@ -273,6 +324,16 @@ def write_md(r: dict) -> None:
         f"found {r['event_to_visible_found']}; p50 {np.median(e2v):.1f} ms, max {max(e2v):.1f} ms (target < 1 s)."
         if e2v else "Event-to-visible: not measured.", "",
     ]
+    ip = r.get("inprocess")
+    if ip:
+        lines += ["## In-process cost per request (one at a time, same engine, no HTTP)", "",
+                  "| call | wall p50 ms | wall p99 ms | CPU ms (mean) | one-core capacity (1000 / CPU ms) |",
+                  "|---|---|---|---|---|"]
+        for k in ("recommend", "search"):
+            v = ip[k]
+            lines.append(f"| {k} | {v['wall_p50_ms']} | {v['wall_p99_ms']} | {v['cpu_mean_ms']} | "
+                         f"{1000 / max(v['cpu_mean_ms'], 1e-6):.0f} req/s |")
+        lines += ["", f"Load average during this step: {tuple(round(x, 1) for x in ip['loadavg'])}. Ranker `{ip['ranker']}`.", ""]
     off = r.get("offline")
     if off:
         lines += ["## Offline: ranker on vs off (bundled sample, per-user last purchase held out)", "",
