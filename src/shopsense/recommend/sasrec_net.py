@@ -250,8 +250,9 @@ def train_net(net: SASRecNet, train_seqs: list[np.ndarray], cfg: TrainConfig,
         if validate is not None and bad >= cfg.patience:
             res.stopped = f"early stop: no valid gain for {cfg.patience} evaluations"
             break
-        if time.time() - t0 > cfg.time_budget_s:
-            res.stopped = f"time budget {cfg.time_budget_s:.0f}s reached"
+        elapsed = time.time() - t0
+        if elapsed + elapsed / epoch > cfg.time_budget_s:  # another epoch would overrun the budget
+            res.stopped = f"time budget {cfg.time_budget_s:.0f}s: another epoch would not fit"
             break
     else:
         res.stopped = "max epochs"
