@@ -21,7 +21,14 @@ def test_concurrent_event_posts_lose_nothing(client, served, sample_user):
             if r.status_code != 200:
                 errors.append(r.text)
 
+    def reader() -> None:  # the same shoppers are read while their profiles change
+        for i in range(15):
+            r = client.get(f"/recommend/conc-{i % 8}", params={"n": 5})
+            if r.status_code != 200:
+                errors.append(r.text)
+
     threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+    threads += [threading.Thread(target=reader) for _ in range(2)]
     for th in threads:
         th.start()
     for th in threads:

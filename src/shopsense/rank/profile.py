@@ -51,6 +51,11 @@ class UserProfile:
             self.price_sq += w * item.price * item.price
             self.price_n += w
 
+    def copy(self) -> "UserProfile":
+        return UserProfile(dict(self.categories), dict(self.brands), self.price_sum, self.price_sq, self.price_n,
+                           deque(self.recent, maxlen=self.recent.maxlen), set(self.purchased), self.n_events,
+                           self.live_events, self.last_ts)
+
     # -- features ------------------------------------------------------------------------------
     def cat_affinity(self, cat: str) -> float:
         tot = sum(self.categories.values())
@@ -103,7 +108,10 @@ class ProfileBook:
         return len(self._profiles)
 
     def get(self, user_key: str) -> UserProfile | None:
-        return self._profiles.get(user_key)
+        """A snapshot (copied under the lock), so a request never iterates a profile an event is changing."""
+        with self.lock:
+            p = self._profiles.get(user_key)
+            return p.copy() if p is not None else None
 
     def _new(self) -> UserProfile:
         p = UserProfile()
