@@ -58,7 +58,8 @@ def sentence(c: Candidate, items: dict[str, Item], profile: UserProfile | None, 
     elif src == "bought_together" and because is not None:
         s = f"Often bought together with {short_title(because.title)}"
     elif src == "cf":
-        s = "Shoppers with tastes like yours bought this"
+        s = ("Shoppers who liked what you just viewed also bought this" if r.get("via") == "folded-in session"
+             else "Shoppers with tastes like yours bought this")
     elif src == "trending":
         cat = short_category(it.category_path) if it and it.category else "the shop"
         s = f"Popular in {cat} this week" if r.get("half_life_days") else f"Popular in {cat}"
