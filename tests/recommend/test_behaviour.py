@@ -100,3 +100,16 @@ def test_hybrid_routes_and_explains():
     new = rec.recommend("brand-new-user", n=3).reasons[0][0]
     assert new["route"] == "trending" and "unknown user" in new["notes"][0]
     assert rec.similar("g0new0", n=3).ids
+
+
+def test_sampled_softmax_and_alignment_term_train():
+    ds, withheld = checkerboard()
+    cfg = SequentialConfig(text_features="attributes", loss="sampled", n_negatives=8, align_alpha=0.5, dim=16,
+                           max_len=10, n_layers=1, dropout=0.1, epochs=40, batch_size=16, lr=1e-2, holdout_last=True,
+                           patience=40)
+    rec = SequentialRecommender(cfg, progress=False).fit(ds)
+    res = rec.train_result
+    assert res.history[-1]["loss"] < res.history[0]["loss"]
+    assert res.best_valid_ndcg10 > 0  # validation (last item of each history) drove the early stopping
+    hits = [withheld[u] in rec.recommend(u, n=3).ids for u in withheld]
+    assert np.mean(hits) >= 0.8
