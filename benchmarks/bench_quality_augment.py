@@ -74,6 +74,11 @@ def evaluate(title_idx, synth_idx, stem, ids, queries, qrels, weights, desc):
 
 
 def main() -> None:
+    import argparse
+    import random
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--train-queries", type=int, default=0, help="tune w on a seeded sample of train queries (0 = all)")
+    args = ap.parse_args()
     t0 = time.time()
     hd = load_homedepot()
     items, ids = hd.items, [it.item_id for it in hd.items]
@@ -89,6 +94,10 @@ def main() -> None:
     vocab = catalog_vocabulary(items, AugmentConfig().min_df)
     vemb = cached(OUT / f"hd_vocab_minilm_{len(vocab)}.npy", lambda: encoder().encode(vocab, progress=True))
     title_idx, stem = bm25([it.title for it in items])
+    train_q = hd.queries["train"]
+    if args.train_queries:
+        keep = random.Random(0).sample(sorted(train_q), min(args.train_queries, len(train_q)))
+        train_q = {q: train_q[q] for q in keep}
     variants = {
         "keyphrases + templates only": AugmentConfig(neighbor_terms=0, related_terms=0),
         "+ neighbour terms": AugmentConfig(related_terms=0),
@@ -101,7 +110,7 @@ def main() -> None:
         aug = CatalogAugmenter(cfg).augment(items, emb, vocab_embeddings=(vocab, vemb), progress=True)
         gen_s = time.time() - t
         synth_idx, _ = bm25([aug.field_text(i) or "" for i in ids])
-        tr = evaluate(title_idx, synth_idx, stem, ids, hd.queries["train"], hd.qrels["train"], WEIGHTS, f"{name} train")
+        tr = evaluate(title_idx, synth_idx, stem, ids, train_q, hd.qrels["train"], WEIGHTS, f"{name} train")
         best_w = max(WEIGHTS, key=lambda w: tr[w]["NDCG@10"])
         te = evaluate(title_idx, synth_idx, stem, ids, hd.queries["test"], hd.qrels["test"], [0.0, best_w, 0.3, 1.0],
                       f"{name} test")
@@ -111,6 +120,7 @@ def main() -> None:
                       "examples": {i: aug.queries[i] for i in ids[:3]}}
         print(name, json.dumps({k: v for k, v in rows[name].items() if k != "examples"}))
     res = {"bench": "quality_augment", "dataset": "homedepot qrels_test (full catalog 54,667)",
+           "train_queries_used_for_w": len(train_q),
            "baseline_title_only_test": base_test, "variants": rows, "vocabulary_terms": len(vocab),
            "seconds_total": round(time.time() - t0, 1),
            "machine": f"{platform.node()} {platform.machine()}, {__import__('os').cpu_count()} cores (shared)",

@@ -81,6 +81,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", help="run only configs whose name contains this")
     ap.add_argument("--methods", default="minhash,embedding",
                     help="which detector families to run; rows merge into the existing JSON by config name")
     args = ap.parse_args()
@@ -103,12 +104,17 @@ def main() -> None:
             ec = get_encoder().encode([c.title for c in copies], progress=True)
             np.save(cache, ec)
         emb = np.vstack([np.load(emb_path), ec])
-    configs = [("minhash J>=0.8", DuplicateConfig(jaccard_threshold=0.8)),
-               ("minhash J>=0.7 (default)", DuplicateConfig(jaccard_threshold=0.7)),
-               ("minhash J>=0.6", DuplicateConfig(jaccard_threshold=0.6)),
-               ("minhash J>=0.7, codes not required", DuplicateConfig(jaccard_threshold=0.7, require_same_codes=False))]
+    loose = {"reject_substitutions": False}
+    configs = [("minhash J>=0.8, substitutions allowed", DuplicateConfig(jaccard_threshold=0.8, **loose)),
+               ("minhash J>=0.7, substitutions allowed", DuplicateConfig(jaccard_threshold=0.7, **loose)),
+               ("minhash J>=0.6, substitutions allowed", DuplicateConfig(jaccard_threshold=0.6, **loose)),
+               ("minhash J>=0.7, codes not required, substitutions allowed",
+                DuplicateConfig(jaccard_threshold=0.7, require_same_codes=False, **loose)),
+               ("minhash J>=0.7 + substitution guard (default)", DuplicateConfig())]
     if "minhash" not in methods:
         configs = []
+    if args.only:
+        configs = [c for c in configs if args.only in c[0]]
     if emb is not None:
         configs += [("embedding cos>=0.95", DuplicateConfig(method="embedding", cosine_threshold=0.95)),
                     ("both: J>=0.7 or cos>=0.95", DuplicateConfig(method="both"))]
@@ -136,7 +142,7 @@ def main() -> None:
              "seconds_both_runs": round(secs, 1)}
         rows.append(r)
         print(json.dumps(r))
-        if name.endswith("(default)"):
+        if "(default)" in name:
             ex = [[next(i.title for i in real if i.item_id == m) for m in c.member_ids[:3]] for c in clean[:200:40]]
             print("sample natural clusters:", json.dumps(ex, indent=1))
     old = OUT / "bench_quality_dups.json"

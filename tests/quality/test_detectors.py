@@ -22,11 +22,14 @@ def test_duplicates_exact_near_and_variants():
         Item(item_id="d", title="Interior Paint Eggshell #SC-141 Tugboat", brand="Behr"),
         Item(item_id="e", title="Interior Paint Eggshell #SC-122 Redwood", brand="Behr"),  # variant, not dup
         Item(item_id="f", title="Garden Hose 50 ft", brand="Flexzilla"),
+        Item(item_id="g", title="KOHLER Memoirs 2-piece 1.28 GPF Round Toilet in White", brand="Kohler"),
+        Item(item_id="h", title="KOHLER Memoirs 2-piece 1.28 GPF Elongated Toilet in White", brand="Kohler"),
+        Item(item_id="i", title="Cordles Drill Driver 18V Lithium Ion Pro", brand="Makita"),  # typo + extra word
     ]
     clusters = find_duplicates(items, DuplicateConfig(jaccard_threshold=0.6))
     assert len(clusters) == 1
     c = clusters[0]
-    assert set(c.member_ids) == {"a", "b", "c"}
+    assert set(c.member_ids) == {"a", "b", "c", "i"}
     assert c.canonical_id == "a"  # the most complete record
     methods = {p[3] for p in c.pairs}
     assert "exact" in methods and "minhash" in methods

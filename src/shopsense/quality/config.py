@@ -20,6 +20,9 @@ class DuplicateConfig(ComponentConfig):
     require_same_codes: bool = Field(
         True, description="reject a pair whose tokens with digits (model numbers, sizes, colour codes) or "
                           "colour words differ: such pairs are product variants, not duplicates")
+    reject_substitutions: bool = Field(
+        True, description="reject a pair where each side has a word the other lacks that is not a misspelling "
+                          "of one of the other's (Round vs Elongated toilet): a variant, not a duplicate")
 
 
 class MissingConfig(ComponentConfig):

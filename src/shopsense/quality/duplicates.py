@@ -42,6 +42,23 @@ def code_tokens(tokens: Sequence[str]) -> frozenset[str]:
     return frozenset(t for t in tokens if any(c.isdigit() for c in t) or t in colours)
 
 
+def substituted(a: Sequence[str], b: Sequence[str], min_ratio: float = 0.75) -> bool:
+    """True when each title has a word the other lacks that is not a misspelling of one of the other's
+    ("Round Toilet" vs "Elongated Toilet", "Tennessee" vs "Florida"): a variant, not a duplicate.
+    Words only added or dropped on one side (marketing words, a lost adjective) are not substitutions."""
+    from difflib import SequenceMatcher
+    sa, sb = set(a) - set(b), set(b) - set(a)
+    if not sa or not sb:
+        return False
+
+    def near(x: str, ys: set[str]) -> bool:
+        # joined / split words ("DeckOver" vs "deck over") count as near via containment
+        return any((len(x) >= 3 and len(y) >= 3 and (x in y or y in x))
+                   or SequenceMatcher(None, x, y).ratio() >= min_ratio for y in ys)
+
+    return any(not near(x, sb) for x in sa) and any(not near(y, sa) for y in sb)
+
+
 def shingles(tokens: Sequence[str], k: int) -> set[str]:
     s = " ".join(tokens)
     if len(s) <= k:
@@ -164,6 +181,8 @@ def find_duplicates(items: Sequence[Item], config: DuplicateConfig | None = None
         if toks[a] == toks[b]:
             continue  # already an exact pair
         if cfg.require_same_codes and codes[a] != codes[b]:
+            continue
+        if cfg.reject_substitutions and substituted(toks[a], toks[b]):
             continue
         pairs.append((a, b, s, m))
     clusters = _star_clusters(items, pairs)
