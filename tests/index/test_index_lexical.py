@@ -45,7 +45,7 @@ def test_bm25_matches_bm25s_library_directly():
 
     ix = LexicalIndex()
     ix.set_docs(range(len(DOCS)), DOCS)
-    ref = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
+    ref = bm25s.BM25(k1=ix.config.bm25_k1, b=ix.config.bm25_b, method="lucene")
     ref.index(ix.docs, show_progress=False)
     q = ix.tokenize("metal drill bits")
     np.testing.assert_allclose(ix.scores(q), ref.get_scores(q), rtol=1e-6)
