@@ -272,7 +272,11 @@ def write_report(path: Path) -> None:
             continue
         meta = json.loads(f.read_text())
         ds, cold = meta["dataset"], meta["cold_start"]
-        lines += [f"## {ds}{' — cold start (10% of items held out of training)' if cold else ''}", "",
+        a = meta["args"]
+        variant = (f"fused model: id_dropout {a.get('id_dropout')}, align alpha {a.get('align')}, "
+                   f"ID imputation for unseen items {'on' if a.get('impute') else 'off'}")
+        lines += [f"## {ds}{' — cold start (10% of items held out of training)' if cold else ''}"
+                  f"{' — run ' + a['tag'] if a.get('tag') else ''}", "", variant + ".", "",
                   f"{meta['date_utc']}, {meta['machine'].replace(' (torch threads 2)', '')}, torch threads "
                   f"{meta['args']['threads']} per training process"
                   f"{' (ID-only and fused trained at once, in two processes)' if meta['args'].get('parallel') else ''}, "
