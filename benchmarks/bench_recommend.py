@@ -309,7 +309,17 @@ def write_report(path: Path) -> None:
                      for k, r in meta["results"].items() if "cold_HR@100" in r]
             lines += ([""] + ["- " + e for e in extra]) if extra else []
         lines.append("")
-    lines += NOTES
+    lines += ["## Cold-start summary (HR@10 of test users whose target item was held out of training)", "",
+              "| dataset | run | model | cold users | cold HR@10 | cold NDCG@10 | all-user NDCG@10 |", "|---|---|---|---|---|---|---|"]
+    for f in sorted(OUT.glob("recommend_*_cold*.json")):
+        if "_part_" in f.name:
+            continue
+        meta = json.loads(f.read_text())
+        for k, r in meta["results"].items():
+            if k.startswith("SASRec"):
+                lines.append(f"| {meta['dataset']} | {meta['args'].get('tag') or 'main'} | {k} | {r['cold_n_users']} | "
+                             f"{r['cold_HR@10']:.4f} | {r['cold_NDCG@10']:.4f} | {r['NDCG@10']:.4f} |")
+    lines += [""] + NOTES
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
     print(f"wrote {path}")
