@@ -209,6 +209,8 @@ def main() -> None:
     ap.add_argument("--serve", help=argparse.SUPPRESS)
     ap.add_argument("--cpu-only", help="re-measure in-process CPU per request on a kept work folder, rewrite the md")
     ap.add_argument("--keep", help="work folder to keep (default: a temp folder, removed)")
+    ap.add_argument("--reuse", action="store_true", help="with --keep: reuse the 100k store + saved models from a "
+                                                         "previous run there (serving code/config changes only)")
     a = ap.parse_args()
     if a.serve:
         serve_main(a.serve, a.port)
@@ -232,11 +234,30 @@ def main() -> None:
         report["offline"]["wall_s"] = round(time.perf_counter() - t, 1)
         print("offline:", report["offline"], flush=True)
 
-    from shopsense.rank.build import build_engine, save_engine
     from shopsense.store import open_store
 
     big = work / "big"
     s = settings_for(big, rank={"ranker": "lgbm" if ranker is not None else "rules"})
+    if a.reuse and (work / "report.json").exists():
+        prev = json.loads((work / "report.json").read_text())
+        report["catalog"] = {**prev["catalog"], "reused_from": prev["machine_start"]["date"]}
+        st = open_store(s.resolved_store_url())
+        ds = st.load_dataset()
+        st.close()
+        if ranker is not None:  # the freshly trained ranker replaces the saved one
+            from shopsense.rank.build import current_folder
+
+            ranker.save(current_folder(s.path("serving")) / "ranker")
+    else:
+        ds = build_big(a, work, s, ranker, report)
+    measure(a, work, big, ds, report)
+
+
+def build_big(a, work: Path, s, ranker, report: dict):
+    from shopsense.rank.build import build_engine, save_engine
+    from shopsense.store import open_store
+
+    big = work / "big"
     t = time.perf_counter()
     ip, ep = replicate(work, a.items)
     ingest(s, ip, ep)
@@ -251,7 +272,10 @@ def main() -> None:
     save_engine(eng, s.path("serving"))
     report["catalog"].update(build_s=round(time.perf_counter() - t, 1), build=eng.info, ranker=eng.ranker.name)
     print("catalog:", report["catalog"], flush=True)
+    return ds
 
+
+def measure(a, work: Path, big: Path, ds, report: dict) -> None:
     base = f"http://127.0.0.1:{a.port}"
     srv = subprocess.Popen([sys.executable, __file__, "--serve", str(big), "--port", str(a.port)])
     try:

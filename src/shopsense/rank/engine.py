@@ -165,5 +165,6 @@ class ServingEngine:
         try:
             m.update(Events(z, it.astype(np.int64), ty.astype(np.int8), np.full(len(keep), np.nan, np.float32),
                             ts.astype(np.float64), z - 1, []))
+            self.sources.trending_changed()
         except Exception:  # noqa: BLE001 - trending refresh is best effort
             self.sources.errors["trending_update"] += 1

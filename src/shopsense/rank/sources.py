@@ -28,6 +28,7 @@ class Sources:
         self.search_engine = search
         self.items = items or {}
         self.errors: Counter[str] = Counter()
+        self._trending_cache: dict[tuple[int, str | None], ItemList] = {}
 
     def has(self, name: str) -> bool:
         return name == "search" and self.search_engine is not None or name in self.models
@@ -81,35 +82,55 @@ class Sources:
         weights = decay ** np.arange(len(rows))
         cov = m.covis[rows]
         contrib_sparse = cov.multiply(weights[:, None]).tocsr() * (1.0 - w_text)
-        scores = np.asarray(contrib_sparse.sum(axis=0)).ravel().astype(np.float64)
+        # co-visit scores stay sparse (a catalog-sized dense pass per request is the expensive part)
+        flat = contrib_sparse.tocoo()
+        cand_all, inv = np.unique(flat.col, return_inverse=True)
+        vals = np.zeros(len(cand_all))
+        np.add.at(vals, inv, flat.data)
+        keep = ~np.isin(cand_all, rows) & (vals > 0)
+        cand_all, vals = cand_all[keep], vals[keep]
         text = None
-        scores[rows] = 0.0
-        # text neighbours of the newest item only when co-visits are scarce (new / rarely bought items):
-        # the dense pass over the whole catalog is the costliest step of a recommendation
-        if getattr(m, "text_emb", None) is not None and w_text > 0 and np.count_nonzero(scores > 0) < min(n, 20):
+        # text neighbours of the newest item only when co-visits are scarce (new / rarely bought items)
+        if getattr(m, "text_emb", None) is not None and w_text > 0 and len(cand_all) < min(n, 20):
             text = np.maximum(m.text_emb[rows[0]] @ m.text_emb.T, 0.0) * w_text
-            scores = scores + text
-        scores[rows] = 0.0
-        cand = np.flatnonzero(scores > 0)
-        if len(cand) == 0:
+            dense = text.copy()
+            dense[cand_all] += vals
+            dense[rows] = 0.0
+            cand_all = np.flatnonzero(dense > 0)
+            vals = dense[cand_all]
+        if len(cand_all) == 0:
             return ItemList.empty()
-        if len(cand) > n:
-            cand = cand[np.argpartition(-scores[cand], n - 1)[:n]]
-        top = cand[np.lexsort((cand, -scores[cand]))]
+        sel = np.arange(len(cand_all))
+        if len(sel) > n:
+            sel = np.argpartition(-vals, n - 1)[:n]
+        sel = sel[np.lexsort((cand_all[sel], -vals[sel]))]
+        top, top_scores = cand_all[sel], vals[sel]
         contrib = contrib_sparse[:, top].toarray()
         if text is not None:
             contrib[0] += text[top]
         best = rows[np.argmax(contrib, axis=0)]
         ids = m.item_vocab.ids
         reasons = [[{"source": source, "rank": r + 1, "because": ids[b]}] for r, b in enumerate(best)]
-        return ItemList([ids[i] for i in top], scores[top], reasons)
+        return ItemList([ids[i] for i in top], top_scores, reasons)
 
     def trending(self, n: int, category: str | None = None) -> ItemList:
+        """The same for everyone: cached per (n, category) until `trending_changed()` (a posted event)."""
         m = self.models.get("trending")
         if m is None:
             return ItemList.empty()
+        key = (n, category)
+        hit = self._trending_cache.get(key)
+        if hit is not None:
+            return hit
         f = {"category": category} if category else None
-        return self._safe("trending", lambda: m.recommend(None, n, filters=f))
+        out = self._safe("trending", lambda: m.recommend(None, n, filters=f))
+        if len(self._trending_cache) > 256:
+            self._trending_cache.clear()
+        self._trending_cache[key] = out
+        return out
+
+    def trending_changed(self) -> None:
+        self._trending_cache = {}
 
     # -- item pages -----------------------------------------------------------------------------
     def similar_item(self, item_id: str, n: int) -> ItemList:
