@@ -115,7 +115,7 @@ def _minhash_pairs(toks: list[list[str]], cfg: DuplicateConfig, progress: bool) 
     return out
 
 
-def _embedding_pairs(emb: np.ndarray, threshold: float, block: int = 2048) -> list[tuple[int, int, float]]:
+def _embedding_pairs(emb: np.ndarray, threshold: float, block: int = 512) -> list[tuple[int, int, float]]:
     emb = np.asarray(emb, np.float32)
     out = []
     for s in range(0, len(emb), block):
