@@ -336,7 +336,8 @@ def write_md(r: dict) -> None:
         "(the machine was shared with other jobs: every figure below is under that load).", "",
         f"Catalog: {r['catalog']['items']:,} items (sample replicated with new ids), {r['catalog']['users']:,} users, "
         f"{r['catalog']['events']:,} events; ingest {r['catalog']['ingest_s']} s, build {r['catalog']['build_s']} s "
-        f"(hashing text encoder), ranker `{r['catalog']['ranker']}`. One uvicorn process, wrk -t2 "
+        f"(hashing text encoder{'; store and models from the run of ' + r['catalog']['reused_from'] + ', reused' if r['catalog'].get('reused_from') else ''}), "
+        f"ranker `{r['catalog']['ranker']}`. One uvicorn process, wrk -t2 "
         f"-c{r['config']['concurrency']} -d{r['config']['duration']}s on 127.0.0.1.", "",
         "| endpoint | p50 ms | p90 ms | p99 ms | QPS | requests | errors | target | met |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -367,6 +368,15 @@ def write_md(r: dict) -> None:
                   f"{off.get('eval_queries')} evaluation users; candidate recall {off.get('eval_recall')} "
                   "(the ceiling of both). Wall time "
                   f"{off.get('wall_s')} s.", ""]
+    c = r["config"]["concurrency"]
+    lines += ["## Reading the figures", "",
+              f"wrk is closed-loop: {c} connections each wait for their answer, so mean latency = {c} / QPS "
+              f"(Little's law): /recommend {c / max(rec['qps'], 1e-9) * 1000:.0f} ms, /search "
+              f"{c / max(srch['qps'], 1e-9) * 1000:.0f} ms. A p99 under 30 ms at concurrency {c} therefore needs "
+              f"more than {c / 0.030:.0f} QPS, i.e. under {2000 * 0.030 / c:.1f} ms of CPU per request on 2 free "
+              "cores; the in-process table gives the engine's own CPU cost per request, the gap to the HTTP figures "
+              "is queueing behind other jobs' processes (load average above) plus HTTP/JSON overhead in one Python "
+              "process.", ""]
     lines += ["Server-side latency histograms (/metrics) are in the JSON report the script prints; "
               "re-run: `.venv/bin/python benchmarks/bench_serve.py`.", ""]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
