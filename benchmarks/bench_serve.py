@@ -241,6 +241,8 @@ def main() -> None:
     if a.reuse and (work / "report.json").exists():
         prev = json.loads((work / "report.json").read_text())
         report["catalog"] = {**prev["catalog"], "reused_from": prev["machine_start"]["date"]}
+        if "offline" not in report and "offline" in prev:
+            report["offline"] = {**prev["offline"], "from_run": prev["machine_start"]["date"]}
         st = open_store(s.resolved_store_url())
         ds = st.load_dataset()
         st.close()
@@ -367,7 +369,7 @@ def write_md(r: dict) -> None:
                   f"{off.get('train_queries')} training queries (users whose held-out item was among the candidates), "
                   f"{off.get('eval_queries')} evaluation users; candidate recall {off.get('eval_recall')} "
                   "(the ceiling of both). Wall time "
-                  f"{off.get('wall_s')} s.", ""]
+                  f"{off.get('wall_s')} s" + (f" (from the run of {off['from_run']})." if off.get("from_run") else "."), ""]
     c = r["config"]["concurrency"]
     lines += ["## Reading the figures", "",
               f"wrk is closed-loop: {c} connections each wait for their answer, so mean latency = {c} / QPS "

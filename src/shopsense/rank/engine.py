@@ -101,7 +101,8 @@ class ServingEngine:
                     s["personal"] = False
             it = self.items[iid]
             out.append({"item_id": iid, "title": it.title, "category": it.category_path, "brand": it.brand,
-                        "price": it.price, "score": round(float(scores[i]), 4) if i is not None else None,
+                        "price": it.price,
+                        "score": round(float(scores[i]), 4) if i is not None and np.isfinite(scores[i]) else None,
                         "explanation": sentence(c, self.items, profile, query, pinned=iid in pinned),
                         "breakdown": breakdown(c, float(scores[i]) if i is not None else 0.0,
                                                "pinned" if i is None else ranker.name, feats, note)})
