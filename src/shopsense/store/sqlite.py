@@ -127,6 +127,8 @@ class SqliteStore(ReadsMixin, QualityMixin):
     def _write_items(self, c: sqlite3.Connection, run: RunState, rows: Sequence[tuple], now: float,
                      res: ChunkResult) -> list[tuple]:
         c.execute("CREATE TEMP TABLE IF NOT EXISTS stage_items (line INTEGER, " + _ITEM_COLS + ")")
+        # without this index the duplicate check below is quadratic in the chunk size
+        c.execute("CREATE INDEX IF NOT EXISTS temp.stage_items_id ON stage_items(item_id, line)")
         c.execute("DELETE FROM stage_items")
         c.executemany("INSERT INTO stage_items VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
         # the same id twice in one file: keep the first, quarantine the rest (earlier chunks of this
