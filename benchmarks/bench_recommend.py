@@ -255,6 +255,10 @@ NOTES = [
     "- Training was capped by a wall-time budget on a shared 2-core machine (load average ~8-12 from other "
     "work): the models stopped at the budget while validation NDCG was still rising, so the figures are "
     "under-trained, not converged. 'train wall s' is the training time of one model.",
+    "- Sports: in the 4-model run both SASRec models trained at once under a 15-min cap on a heavily loaded box "
+    "and stopped after 3 epochs; run `_fused_27min` re-trained the fused model alone (same settings and seed) "
+    "with a 27-min cap, and it stopped early on validation (no gain for 3 epochs) after about 19 minutes. "
+    "No ID-only model was re-trained with the longer cap, so that run compares only against the published figures.",
     "- Cold start: 10% of items (seed 0) removed from every training history and from the training softmax; the "
     "test target is kept, so 'cold-target users' are test users whose next item was never seen in training.",
     "",
