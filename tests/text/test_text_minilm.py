@@ -30,3 +30,13 @@ def test_minilm_through_cache_matches_bare(minilm, tmp_path):
 
     texts = ["white vinyl fence post", "led bulb 60w"]
     np.testing.assert_allclose(CachedEncoder(minilm, tmp_path).encode(texts), minilm.encode(texts), atol=1e-5)
+
+
+def test_few_text_fast_path_matches_sentence_transformers(minilm):
+    """The direct single-query path must give the same vectors as SentenceTransformer.encode."""
+    qs = ["cordless drill", "1/2 in. x 10 ft. pvc pipe", "😀 emoji", "водонагреватель", "long " * 300]
+    ref = minilm._model.encode(qs, normalize_embeddings=True)
+    one = np.vstack([minilm.encode([q]) for q in qs])
+    few = minilm.encode(qs[:4])
+    np.testing.assert_allclose(one, ref, atol=1e-5)
+    np.testing.assert_allclose(few, ref[:4], atol=1e-5)

@@ -54,9 +54,30 @@ class MiniLMEncoder:
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         if len(texts) == 0:
             return np.zeros((0, self.dim), np.float32)
+        if len(texts) <= 4:
+            return self._encode_few(texts)
         out = self._model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
                                  show_progress_bar=progress, convert_to_numpy=True)
         return np.asarray(out, dtype=np.float32)
+
+
+    def _encode_few(self, texts: Sequence[str]) -> np.ndarray:
+        """Search queries arrive one at a time; sentence-transformers' batching machinery costs a few
+        ms per call there. This is the same computation (tokenise, transformer, attention-masked mean
+        pooling, L2 normalisation — the all-MiniLM-L6-v2 head) called directly, under inference mode;
+        a test checks it matches `SentenceTransformer.encode`."""
+        import torch
+
+        tok = self._model.tokenizer
+        net = self._model[0].auto_model
+        batch = tok(list(texts), padding=True, truncation=True, max_length=self._model.max_seq_length,
+                    return_tensors="pt")
+        with torch.inference_mode():
+            hidden = net(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+        return pooled.numpy().astype(np.float32)
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
