@@ -9,6 +9,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+# implicit / LightGBM / torch each start their own BLAS or OpenMP pool; on 2 cores they fight
+export OPENBLAS_NUM_THREADS ?= 1
 
 .PHONY: setup demo test test-slow bench clean
 
