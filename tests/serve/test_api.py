@@ -119,3 +119,13 @@ def test_metrics_histograms(client):
     assert m["/search"]["count"] >= 1 and m["/search"]["histogram_ms_le"]["+Inf"] == m["/search"]["count"]
     text = client.get("/metrics", params={"format": "prometheus"}).text
     assert 'shopsense_request_ms_bucket{route="/search"' in text
+
+
+def test_resent_event_is_stored_and_counted_once(client, served, sample_user):
+    _, item = sample_user
+    ev = {"events": [{"user_id": "resender-1", "item_id": item, "type": "view", "timestamp": 1_700_000_000}]}
+    before = n_events(served)
+    first, again = client.post("/events", json=ev).json(), client.post("/events", json=ev).json()
+    assert (first["stored_new"], again["stored_new"]) == (1, 0)
+    assert n_events(served) == before + 1
+    assert client.get("/users/resender-1/profile").json()["live_events"] == 1

@@ -83,8 +83,9 @@ def router() -> APIRouter:
         eng = st.engine
         events = validate(batch, eng.items, st.settings.serve.max_events_per_request, st.pseudo)
         t0 = time.perf_counter()
-        new = st.store.add_events(events)
-        rows = [(e.user_id, e.item_id, e.type.value, e.timestamp) for e in sorted(events, key=lambda e: e.timestamp)]
+        fresh = st.store.add_new_events(events)  # a re-sent event is stored once and counted once
+        new = len(fresh)
+        rows = [(e.user_id, e.item_id, e.type.value, e.timestamp) for e in sorted(fresh, key=lambda e: e.timestamp)]
         st.book.apply(rows, lambda i: st.engine.items.get(i), live=True)
         eng.observe(rows)
         with st.events_lock:

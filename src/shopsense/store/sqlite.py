@@ -194,6 +194,11 @@ class SqliteStore(ReadsMixin, QualityMixin):
     def add_events(self, events: Iterable[Any]) -> int:
         """Store already-validated, already-pseudonymised events (the API's ingestion path).
         Returns how many were new (an event seen before is not stored twice)."""
+        return len(self.add_new_events(events))
+
+    def add_new_events(self, events: Iterable[Any]) -> list[Any]:
+        """Like `add_events`, but returns the events that were actually new, in order, so live state
+        (profiles, trending) counts a re-sent event once."""
         from shopsense.types import EVENT_CODES
 
         def eid(e: Any) -> int:
@@ -202,11 +207,15 @@ class SqliteStore(ReadsMixin, QualityMixin):
             blob = f"{e.user_id}\x1f{e.item_id}\x1f{e.type}\x1f{e.timestamp!r}\x1f{e.value!r}\x1f{e.query}\x1f{e.session_id}"
             return int.from_bytes(hashlib.blake2b(blob.encode(), digest_size=8).digest(), "little", signed=True)
 
+        evs = list(events)
         rows = [(eid(e), e.user_id, e.item_id, EVENT_CODES[e.type.value if hasattr(e.type, "value") else e.type],
-                 e.value, e.query, e.timestamp, e.session_id) for e in events]
+                 e.value, e.query, e.timestamp, e.session_id) for e in evs]
+        new: list[Any] = []
         with self._tx() as c:
-            n = c.executemany("INSERT OR IGNORE INTO events (" + _EVENT_COLS + ") VALUES (?,?,?,?,?,?,?,?)", rows).rowcount
-        return n
+            for e, r in zip(evs, rows):  # API batches are small (<= max_events_per_request)
+                if c.execute("INSERT OR IGNORE INTO events (" + _EVENT_COLS + ") VALUES (?,?,?,?,?,?,?,?)", r).rowcount:
+                    new.append(e)
+        return new
 
     def upsert_items(self, items: Iterable[Any]) -> int:
         now = time.time()
