@@ -12,6 +12,7 @@ committed line.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,12 +25,6 @@ from shopsense.types import EVENT_ALIASES, EVENT_CODES
 
 class Fallback(Exception):
     """The fast path cannot handle this file (from this point); use the row path."""
-
-
-def _strings(batch: Any, name: str | None) -> list[str | None] | None:
-    if name is None:
-        return None
-    return batch.column(name).to_pylist()
 
 
 def event_chunks(path: Path, v: EventValidator, resume_after: int, block_size: int = 1 << 22,
@@ -163,8 +158,6 @@ def _validate_block(batch: Any, starts: np.ndarray, keep: np.ndarray, v: EventVa
             if isinstance(out, Reject):
                 ucol = m["user_id"]
                 scrub = {**fields, ucol: "hmac:" + v.pseudo.user(fields[ucol].strip())} if fields[ucol].strip() else fields
-                import json
-
                 rejects.append((int(starts[i]), out.reason, out.field, out.detail, json.dumps(scrub, ensure_ascii=False)[:10_000]))
             else:
                 rows.append((int(starts[i]), *out))

@@ -151,16 +151,16 @@ def ingest_file(store: Store, path: str | Path, kind: str, *, pseudonymizer: Pse
             from shopsense.ingest.columnar import Fallback, event_chunks
 
             try:
+                bar.reset(total=None)  # blocks are parsed by pyarrow: count rows, not bytes
+                bar.unit, bar.unit_scale = "row", True
                 for crow, crej, cline in event_chunks(path, validator, resume_after,  # type: ignore[arg-type]
                                                       block_size=cfg.block_bytes, delimiter="\t" if fmt == "tsv" else ","):
                     rows.extend(crow)
                     rejects.extend(crej)
                     report.rows_seen += len(crow) + len(crej)
                     last_line = max(last_line, cline)
-                    bar.update(0)
                     flush()
-                    if total:
-                        bar.n = min(total, bar.n + 1)
+                    bar.update(len(crow) + len(crej))
             except Fallback:
                 # the fast path stops at its last committed chunk; the row path resumes from there
                 settle()

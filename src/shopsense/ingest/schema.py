@@ -129,6 +129,20 @@ def parse_category(v: Any) -> list[str]:
     return [s] if s else []
 
 
+def _bounded_number(v: Any, field: str, lo: float, hi: float | None) -> float | None | Reject:
+    """A missing value is None; otherwise a number in [lo, hi], or the Reject that says why not."""
+    if _empty(v):
+        return None
+    try:
+        x = parse_number(v)
+    except (ValueError, TypeError):
+        return Reject("bad_type", field, f"{v!r} is not a number")
+    if x < lo or (hi is not None and x > hi):
+        limit = f"outside {lo:g}..{hi:g}" if hi is not None else f"below {lo:g}"
+        return Reject("bad_value", field, f"{field} {x:g} {limit}")
+    return x
+
+
 class ItemValidator:
     def __init__(self, columns: list[str], config: IngestConfig) -> None:
         self.map, self.extra = resolve_columns(columns, ITEM_FIELDS)
@@ -154,28 +168,18 @@ class ItemValidator:
         desc = "" if _empty(desc) else str(desc)
         if len(desc) > cfg.max_text_len:
             return Reject("too_long", "description", f"{len(desc)} chars > {cfg.max_text_len}")
-        price = rating = stock = None
+        stock = None
         try:
             cat_v = g(m.get("category", ""), None)
             category = [] if _empty(cat_v) else parse_category(cat_v)
         except (ValueError, TypeError):
             return Reject("bad_type", "category", "expected 'A > B > C' or a JSON list of strings")
-        v = g(m.get("price", ""), None)
-        if not _empty(v):
-            try:
-                price = parse_number(v)
-            except (ValueError, TypeError):
-                return Reject("bad_type", "price", f"{v!r} is not a number")
-            if price < 0:
-                return Reject("bad_value", "price", f"negative price {price}")
-        v = g(m.get("rating", ""), None)
-        if not _empty(v):
-            try:
-                rating = parse_number(v)
-            except (ValueError, TypeError):
-                return Reject("bad_type", "rating", f"{v!r} is not a number")
-            if not 0 <= rating <= cfg.max_rating:
-                return Reject("bad_value", "rating", f"{rating} outside 0..{cfg.max_rating}")
+        price = _bounded_number(g(m.get("price", ""), None), "price", 0.0, None)
+        if isinstance(price, Reject):
+            return price
+        rating = _bounded_number(g(m.get("rating", ""), None), "rating", 0.0, cfg.max_rating)
+        if isinstance(rating, Reject):
+            return rating
         v = g(m.get("stock", ""), None)
         if not _empty(v):
             try:
