@@ -10,6 +10,7 @@ import pytest
 from shopsense.errors import DataError
 from shopsense.ingest import loader
 from shopsense.ingest.loader import ingest_file
+from shopsense.store import open_store
 
 ITEMS_CSV = (
     "item_id,title,price,category,brand,rating,stock,color\n"
@@ -212,7 +213,7 @@ def test_fast_and_row_paths_agree(tmp_path, pseudo):
         (gzip.open(p, "wt") if name.endswith(".gz") else open(p, "w")).write(text)  # .gz takes the row path
         s = open_store(f"sqlite:///{tmp_path / (name + '.db')}")
         ingest_file(s, p, "events", pseudonymizer=pseudo, config=IngestConfig(progress=False))
-        ev = s.conn.execute("SELECT event_id, user_key, item_id, type, value, query, ts, session FROM events ORDER BY seq").fetchall()
+        ev = s.conn.execute("SELECT event_id, user_key, item_id, type, value, query, ts, session FROM events ORDER BY ts, event_id").fetchall()
         q = sorted((r.line, r.reason) for r in s.quarantine_rows(limit=100))
         results.append((ev, q))
     assert results[0] == results[1]
@@ -252,3 +253,44 @@ def test_user_ids_are_pseudonymised(tmp_path, store, pseudo, quiet_cfg):
 
     assert Pseudonymizer(b"another-key-0123456789").user("alice@example.com") != key
     assert pseudo.user("alice@example.com") == key  # stable under the same key
+
+
+def test_given_event_ids_and_out_of_order_duplicates_across_chunks(tmp_path, store, pseudo):
+    from shopsense.ingest.config import IngestConfig
+
+    cfg = IngestConfig(progress=False, chunk_size=10, block_bytes=4096)  # several chunks on both paths
+    # time goes backwards, and the last 100 rows repeat the first 100 exactly (chunks apart)
+    rows = [f"u{k % 7},I{k % 5},view,{1_600_000_500 - k}" for k in range(300)]
+    text = "user_id,item_id,type,timestamp\n" + "\n".join(rows + rows[:100]) + "\n"
+    for name in ("ev.csv", "ev.jsonl"):
+        s = open_store(f"sqlite:///{tmp_path / (name + '.db')}")
+        p = tmp_path / name
+        if name.endswith(".csv"):
+            p.write_text(text)
+        else:
+            p.write_text("".join(json.dumps(dict(zip(["user_id", "item_id", "type", "timestamp"], r.split(",")))) + "\n"
+                                 for r in rows + rows[:100]))
+        r = ingest_file(s, p, "events", pseudonymizer=pseudo, config=cfg)
+        assert r.accepted == 300 and r.rejected == {"duplicate_id": 100}, name
+        first = 302 if name.endswith(".csv") else 301
+        assert {q.line for q in s.quarantine_rows(limit=1000)} == set(range(first, first + 100))
+    # ids the shop gives identify an event whatever time a re-send carries
+    g = tmp_path / "given.csv"
+    g.write_text("event_id,user_id,item_id,type,timestamp\n" + "".join(f"e{k},u1,I1,view,{1_500_000_000 + k}\n" for k in range(5)))
+    assert ingest_file(store, g, "events", pseudonymizer=pseudo, config=cfg).accepted == 5
+    g2 = tmp_path / "given_resent.csv"
+    g2.write_text("event_id,user_id,item_id,type,timestamp\n" + "".join(f"e{k},u1,I1,view,{1_700_000_000 + k}\n" for k in range(6)))
+    r2 = ingest_file(store, g2, "events", pseudonymizer=pseudo, config=cfg)
+    assert r2.accepted == 1 and r2.rejected == {"duplicate_id": 5}
+    assert store.count("events") == 6
+
+
+def test_batch_pseudonyms_and_keys_equal_the_per_id_forms(pseudo):
+    ids = ["a", "bé", "", "user-1" * 20, "🙂"]
+    for _ in range(2):  # second round comes from the cache
+        h, c = pseudo.user_parts_many(ids)
+        assert list(zip(h, c.tolist())) == [pseudo.user_parts(x) for x in ids]
+        h, c = pseudo.session_parts_many(ids)
+        assert list(zip(h, c.tolist())) == [pseudo.session_parts(x) for x in ids]
+    k = pseudo.keys
+    assert k.texts(ids + [None]).tolist() == [k.text(x) for x in ids + [None]]

@@ -70,3 +70,38 @@ def test_stats(store):
     st = store.stats()
     assert st["items"] == 3 and st["events"] == 4 and st["event_types"] == {"view": 2, "purchase": 1, "cart": 1}
     assert st["top_categories"] == [("C", 3)]
+
+
+def test_old_rowid_event_table_is_migrated_without_loss(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)
+    con.executescript(
+        "CREATE TABLE events (seq INTEGER PRIMARY KEY, event_id INTEGER NOT NULL UNIQUE, user_key TEXT NOT NULL, "
+        "item_id TEXT, type INTEGER NOT NULL, value REAL, query TEXT, ts REAL NOT NULL, session TEXT);"
+        "CREATE VIEW users AS SELECT user_key, COUNT(*) AS n_events FROM events GROUP BY user_key;")
+    con.executemany("INSERT INTO events (event_id, user_key, item_id, type, value, query, ts, session) "
+                    "VALUES (?,?,?,?,?,?,?,?)", [(7, "u1", "a", 0, None, None, 5.0, None),
+                                                 (8, "u1", "b", 0, None, None, 5.0, "s"),
+                                                 (-3, "u2", "a", 3, 1.0, None, 1.0, None)])
+    con.commit()
+    con.close()
+    s = open_store(f"sqlite:///{path}")
+    cols = [r[1] for r in s.conn.execute("PRAGMA table_info(events)")]
+    assert "seq" not in cols
+    assert s.conn.execute("SELECT event_id, user_key, ts FROM events ORDER BY ts, event_id").fetchall() == [
+        (-3, "u2", 1.0), (7, "u1", 5.0), (8, "u1", 5.0)]
+    assert s.conn.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 2
+    open_store(f"sqlite:///{path}")  # opening again is a no-op
+
+
+def test_given_ids_are_unique_whatever_their_time(store):
+    store.upsert_items([Item(item_id="a", title="t")])
+    assert store.add_events([Event(event_id=11, user_id="u", item_id="a", type="view", timestamp=100.0)]) == 1
+    # the shop re-sends event 11 with a new time stamp: still the same event
+    assert store.add_events([Event(event_id=11, user_id="u", item_id="a", type="view", timestamp=200.0)]) == 0
+    # content ids (even) are keyed with their time: the same id at another time is another event
+    assert store.add_events([Event(event_id=12, user_id="u", item_id="a", type="view", timestamp=100.0),
+                             Event(event_id=12, user_id="u", item_id="a", type="view", timestamp=300.0)]) == 2
+    assert store.count("events") == 3

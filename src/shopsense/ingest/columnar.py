@@ -30,6 +30,15 @@ class Fallback(Exception):
 def event_chunks(path: Path, v: EventValidator, resume_after: int, block_size: int = 1 << 22,
                  delimiter: str = ",") -> Iterator[tuple[list[tuple], list[tuple], int]]:
     """Yield (rows, rejects, last_line) per parsed block, skipping lines <= resume_after."""
+    for block, rejects, last_line in event_blocks(path, v, resume_after, block_size, delimiter):
+        yield block_rows(block), rejects, last_line
+
+
+def event_blocks(path: Path, v: EventValidator, resume_after: int, block_size: int = 1 << 22,
+                 delimiter: str = ",") -> Iterator[tuple[dict[str, Any], list[tuple], int]]:
+    """Yield (block, rejects, last_line) per parsed block: `block` holds the accepted rows as columns
+    (numpy arrays and dictionary-encoded strings: cheap to send to another process); `block_rows`
+    turns it into store rows."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pcsv
@@ -90,14 +99,14 @@ def event_chunks(path: Path, v: EventValidator, resume_after: int, block_size: i
         keep = starts > resume_after
         if not keep.any():
             if rejects:
-                yield [], rejects, last_line
+                yield {}, rejects, last_line
             continue
-        rows, more = _validate_block(batch, starts, keep, v, m, pc)
-        yield rows, rejects + more, last_line
+        block, more = _validate_block(batch, starts, keep, v, m, pc)
+        yield block, rejects + more, last_line
 
 
 def _validate_block(batch: Any, starts: np.ndarray, keep: np.ndarray, v: EventValidator, m: dict[str, str],
-                    pc: Any) -> tuple[list[tuple], list[tuple]]:
+                    pc: Any) -> tuple[dict[str, Any], list[tuple]]:
     n = batch.num_rows
     col = {k: batch.column(c) for k, c in m.items()}
     stripped = {k: pc.utf8_trim_whitespace(c) for k, c in col.items()}
@@ -162,44 +171,71 @@ def _validate_block(batch: Any, starts: np.ndarray, keep: np.ndarray, v: EventVa
             else:
                 rows.append((int(starts[i]), *out))
     idx = np.flatnonzero(fast)
-    if len(idx):
-        rows.extend(_fast_rows(stripped, idx, starts, code, ts, value, v, pc))
-    rows.sort(key=lambda r: r[0])
-    return rows, rejects
+    block = _fast_columns(stripped, idx, starts, code, ts, value, v, pc) if len(idx) else {}
+    if rows:
+        block["slow"] = rows
+    return block, rejects
 
 
-def _fast_rows(stripped: dict[str, Any], idx: np.ndarray, starts: np.ndarray, code: np.ndarray, ts: np.ndarray,
-               value: np.ndarray, v: EventValidator, pc: Any) -> list[tuple]:
-    """Rows that passed every vectorised check. Text columns are dictionary-encoded, so each distinct
-    user / item / session is hashed and pseudonymised once per block."""
+def block_rows(block: dict[str, Any]) -> list[tuple]:
+    """Store rows (line, event_id, user_key, item_id, type, value, query, ts, session) of a block, in
+    line order: the vectorised rows plus the few the per-row validator settled."""
+    slow = block.get("slow", [])
+    if "line" not in block:
+        return list(slow)
+
+    def strings(name: str) -> list[Any]:
+        uniq, codes = block[name]
+        return np.array(uniq, dtype=object)[codes].tolist()
+
+    vals = [None if x != x else x for x in block["value"].tolist()]
+    rows = list(zip(block["line"].tolist(), block["event_id"].tolist(), strings("user"), strings("item"),
+                    block["type"].tolist(), vals, strings("query"), block["ts"].tolist(), strings("session")))
+    if slow:
+        rows.extend(slow)
+        rows.sort(key=lambda r: r[0])
+    return rows
+
+
+def _fast_columns(stripped: dict[str, Any], idx: np.ndarray, starts: np.ndarray, code: np.ndarray, ts: np.ndarray,
+                  value: np.ndarray, v: EventValidator, pc: Any) -> dict[str, Any]:
+    """Columns of the rows that passed every vectorised check. Text columns are dictionary-encoded,
+    so each distinct user / item / session is hashed and pseudonymised once per block."""
     import pyarrow as pa
 
     keys = v.pseudo.keys
     sel = pa.array(idx)
+    n = len(idx)
 
-    def encode(name: str, parts: Any = None) -> tuple[np.ndarray, list[Any]]:
-        """Per distinct value: (64-bit key component, stored value); pseudonymised when `parts`."""
+    def encode(name: str, parts: Any = None) -> tuple[np.ndarray, tuple[list[Any], np.ndarray]]:
+        """(64-bit key component per row, (distinct stored values, code per row)); pseudonymised when `parts`."""
         if name not in stripped:
-            return np.full(len(idx), NONE, dtype=np.uint64), [None] * len(idx)
+            return np.full(n, NONE, dtype=np.uint64), ([None], np.zeros(n, np.int32))
         d = pc.take(stripped[name], sel).dictionary_encode()
         uniq = [u or None for u in d.dictionary.to_pylist()]
         codes = d.indices.to_numpy(zero_copy_only=False)
         if parts is None:
             hashes, shown = keys.texts(uniq), uniq
         else:
-            pp = [(None, NONE) if u is None else parts(u) for u in uniq]
-            hashes = np.fromiter((x[1] for x in pp), dtype=np.uint64, count=len(pp))
-            shown = [x[0] for x in pp]
-        return hashes[codes], np.array(shown, dtype=object)[codes].tolist()
+            present = [u for u in uniq if u is not None]
+            shown_p, hashes_p = parts(present) if present else ([], np.zeros(0, np.uint64))
+            if len(present) < len(uniq):  # the empty value (no session): NONE, shown as NULL
+                at = uniq.index(None)
+                shown = [*shown_p[:at], None, *shown_p[at:]]
+                hashes = np.insert(hashes_p, at, np.uint64(NONE))
+            else:
+                shown, hashes = shown_p, hashes_p
+        return hashes[codes], (shown, codes)
 
-    hu, users = encode("user_id", v.pseudo.user_parts)
+    hu, users = encode("user_id", v.pseudo.user_parts_many)
     hi, items = encode("item_id")
     hq, queries = encode("query")
-    hs, sessions = encode("session_id", v.pseudo.session_parts)
+    hs, sessions = encode("session_id", v.pseudo.session_parts_many)
     t, val, cd = ts[idx], value[idx], code[idx]
-    eids = keys.event_keys(hu, hi, cd, t, val, hq, hs).tolist()
+    eids = keys.event_keys(hu, hi, cd, t, val, hq, hs)
     if "event_id" in stripped:
         given = pc.take(stripped["event_id"], sel).to_pylist()
-        eids = [keys.given_key(g) if g else e for g, e in zip(given, eids)]
-    vals = [None if x != x else x for x in val.tolist()]
-    return list(zip(starts[idx].tolist(), eids, users, items, cd.tolist(), vals, queries, t.tolist(), sessions))
+        if any(given):
+            eids = np.array([keys.given_key(g) if g else e for g, e in zip(given, eids.tolist())], dtype=np.int64)
+    return {"line": starts[idx], "event_id": eids, "user": users, "item": items, "type": cd, "value": val,
+            "query": queries, "ts": t, "session": sessions}

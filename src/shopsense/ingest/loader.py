@@ -149,12 +149,19 @@ def ingest_file(store: Store, path: str | Path, kind: str, *, pseudonymizer: Pse
         fast_ok = kind == "events" and fmt in ("csv", "tsv") and not path.name.lower().endswith(".gz")
         if fast_ok:
             from shopsense.ingest.columnar import Fallback, event_chunks
+            from shopsense.ingest.worker import event_chunks_in_worker
 
+            delim = "\t" if fmt == "tsv" else ","
+            if cfg.worker_min_bytes is not None and path.stat().st_size >= cfg.worker_min_bytes:
+                blocks = event_chunks_in_worker(path, columns, cfg, pseudonymizer.key_bytes, resume_after,
+                                                cfg.block_bytes, delim)
+            else:
+                blocks = event_chunks(path, validator, resume_after, block_size=cfg.block_bytes,  # type: ignore[arg-type]
+                                      delimiter=delim)
             try:
                 bar.reset(total=None)  # blocks are parsed by pyarrow: count rows, not bytes
                 bar.unit, bar.unit_scale = "row", True
-                for crow, crej, cline in event_chunks(path, validator, resume_after,  # type: ignore[arg-type]
-                                                      block_size=cfg.block_bytes, delimiter="\t" if fmt == "tsv" else ","):
+                for crow, crej, cline in blocks:
                     rows.extend(crow)
                     rejects.extend(crej)
                     report.rows_seen += len(crow) + len(crej)
