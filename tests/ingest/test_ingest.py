@@ -294,3 +294,31 @@ def test_batch_pseudonyms_and_keys_equal_the_per_id_forms(pseudo):
         assert list(zip(h, c.tolist())) == [pseudo.session_parts(x) for x in ids]
     k = pseudo.keys
     assert k.texts(ids + [None]).tolist() == [k.text(x) for x in ids + [None]]
+
+
+def test_worker_process_path_agrees_with_in_process_and_falls_back(tmp_path, pseudo, monkeypatch):
+    """Big files are validated in a child process: same rows, ids, quarantine, and the same fallback
+    to the row path when bytes that are not UTF-8 show up in a later block."""
+    from shopsense.ingest import worker
+    from shopsense.ingest.config import IngestConfig
+
+    started = []
+    real = worker.event_chunks_in_worker
+    monkeypatch.setattr(worker, "event_chunks_in_worker", lambda *a, **k: started.append(1) or real(*a, **k))
+
+    lines = [f"u{k % 13},I{k % 7},{'view' if k % 5 else 'teleport'},{1_600_000_000 + k},s{k // 10}" for k in range(400)]
+    data = ("user_id,item_id,type,timestamp,session_id\n" + "\n".join(lines) + "\n").encode()
+    p = tmp_path / "ev.csv"
+    p.write_bytes(data + b"u\xff,I1,view,1600001000,s\n" + b"u1,I2,view,1600001001,s\n")
+    results = []
+    for worker in (None, 0):
+        s = open_store(f"sqlite:///{tmp_path / f'w{worker}.db'}")
+        cfg = IngestConfig(progress=False, block_bytes=4096, worker_min_bytes=worker)
+        r = ingest_file(s, p, "events", pseudonymizer=pseudo, config=cfg)
+        ev = s.conn.execute("SELECT event_id, user_key, item_id, type, ts, session FROM events ORDER BY ts, event_id").fetchall()
+        results.append((r.accepted, r.rejected, ev, sorted((q.line, q.reason) for q in s.quarantine_rows(limit=1000))))
+    assert started == [1]  # the second run used the worker
+    assert results[0] == results[1]
+    accepted, rejected, ev, quarantined = results[0]
+    assert accepted == 321 and rejected == {"unknown_event_type": 80, "non_utf8": 1}
+    assert (402, "non_utf8") in quarantined
