@@ -32,7 +32,7 @@ from shopsense.ingest.adapters import load_homedepot, shared_data_dir  # noqa: E
 from shopsense.search.config import SearchConfig  # noqa: E402
 from shopsense.search.engine import SearchEngine  # noqa: E402
 from shopsense.search.fusion import rrf, weighted  # noqa: E402
-from shopsense.search.rerank import Reranker, training_rows  # noqa: E402
+from shopsense.search.rerank import FEATURES, Reranker, training_rows  # noqa: E402
 
 OUT = Path(__file__).parent / "out"
 
@@ -126,11 +126,36 @@ def engine_runs(engine, queries, qids, **kw):
     return runs
 
 
+def rerank_latency(engine, queries, qids, k=10):
+    """Per-query wall time of a warm search with and without the re-ranker, query vectors already in
+    the engine's cache (so the figures isolate retrieval + fusion + QU + re-ranking, not MiniLM)."""
+    qs = []
+    for q in qids:
+        try:
+            engine.parse(queries[q])
+            qs.append(queries[q])
+        except Exception:  # noqa: BLE001 - rejected queries (empty, too long) are not timed
+            pass
+    for q in qs[:20]:  # warm-up
+        engine.search(q, k=k, rerank=True)
+    out = {"queries": len(qs), "loadavg_before": [round(x, 2) for x in os.getloadavg()]}
+    for name, rr in (("without_reranker", False), ("with_reranker", True)):
+        ts = []
+        for q in qs:
+            t = time.perf_counter()
+            engine.search(q, k=k, rerank=rr)
+            ts.append((time.perf_counter() - t) * 1000)
+        out[name] = {"p50": round(float(np.percentile(ts, 50)), 2), "p99": round(float(np.percentile(ts, 99)), 2)}
+    out["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="tune on fewer train queries")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--encoder", choices=["minilm", "hashing"], default="minilm", help="hashing: smoke runs only")
+    ap.add_argument("--latency-queries", type=int, default=300, help="test queries timed for the re-ranker stage")
     ap.add_argument("--max-queries", type=int, default=0, help="cap train/test queries (smoke runs only)")
     a = ap.parse_args(argv)
     if shared_data_dir() is None:
@@ -221,6 +246,8 @@ def main(argv=None) -> int:
         t = time.time()
         rows.append(evaluate_rankings(engine_runs(engine, tqs, test_q, **kw), tqrels, name=name))
         log(f"   {name}: NDCG@10 {rows[-1].ndcg:.4f} ({time.time() - t:.0f}s)")
+    lat = rerank_latency(engine, tqs, test_q[: a.latency_queries])
+    log(f"   re-ranker stage latency: {lat}")
     best_single = max(rows[:3], key=lambda r: r.ndcg)
     table = markdown_table(rows)
     print(table)
@@ -233,7 +260,8 @@ def main(argv=None) -> int:
               "full_pipeline": full.name, "gain_vs_best_single": gain, "reranker_kept_on_train": keep_rerank,
               "chosen": {"index": icfg.model_dump(mode="json"), "fusion": method, "fusion_params": kw,
                          "typo_correction": best_typo[1]},
-              "train_holdout": {"no_rerank": r_no.ndcg, "rerank": r_lt.ndcg}, "seconds": time.time() - t0}
+              "train_holdout": {"no_rerank": r_no.ndcg, "rerank": r_lt.ndcg}, "reranker_features": FEATURES,
+              "reranker_params": rer.params, "latency_ms": lat, "seconds": time.time() - t0}
     OUT.mkdir(parents=True, exist_ok=True)
     name = "search_quality.json" if not a.max_queries and a.encoder == "minilm" else "search_quality_smoke.json"
     (OUT / name).write_text(json.dumps(result, indent=1))

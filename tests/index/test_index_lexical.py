@@ -76,3 +76,15 @@ def test_unknown_terms_and_bad_input():
         ix.set_docs([0, 1], ["a"])
     with pytest.raises(DataError):
         LexicalIndex.load("/nonexistent/folder")
+
+
+def test_idf_follows_updates():
+    ix = LexicalIndex()
+    ix.set_docs(range(5), DOCS)
+    docs = [ix.tokenize(d) for d in DOCS]
+    drill = ix.tokenize("drill")[0]
+    df = sum(drill in d for d in docs)
+    assert ix.idf(drill) == pytest.approx(math.log(1 + (5 - df + 0.5) / (df + 0.5)))
+    assert ix.idf("zzz") > ix.idf(drill)  # unseen tokens are the rarest
+    ix.remove([0, 1, 4])  # no drill left: the cached frequencies must be dropped
+    assert ix.idf(drill) == pytest.approx(math.log(1 + (2 + 0.5) / 0.5))

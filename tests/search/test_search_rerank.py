@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shopsense.errors import NotFittedError
+from shopsense.errors import DataError, NotFittedError
 from shopsense.search.engine import SearchEngine
 from shopsense.search.rerank import FEATURES, Reranker, features, training_rows
 from shopsense.text.encoder import HashingEncoder
@@ -60,3 +60,37 @@ def test_reranker_fits_saves_and_loads(engine, tmp_path):
 def test_unfitted_reranker_is_a_clear_error():
     with pytest.raises(NotFittedError):
         Reranker().predict(np.zeros((1, len(FEATURES))))
+
+
+def test_v2_features_read_the_query_and_title(engine):
+    parsed = engine.parse("steel hose")
+    cand = engine.candidates(parsed)
+    order = np.argsort(-cand.score, kind="stable")[:20]
+    X = features(engine, cand, order, "steel hose")
+    col = {n: X[:, i] for i, n in enumerate(FEATURES)}
+    titles = [engine.lex_texts[int(cand.rows[i])] for i in order]
+    both = np.array(["steel" in t and "hose" in t for t in titles])
+    assert both.any()
+    # full coverage <=> every query token present; IDF-weighted coverage is 1 exactly there
+    np.testing.assert_array_equal(col["idf_cov"] > 0.999, both)
+    assert (col["n_missing"][both] == 0).all() and (col["fz_token_set"][both] == 100).all()
+    np.testing.assert_array_equal(col["position"], np.arange(len(order)))
+    assert sorted(col["cos_rank"].tolist()) == list(range(len(order)))
+    # without the raw query, the surface/fuzzy features are neutral rather than failing
+    X0 = features(engine, cand, order)
+    assert (X0[:, FEATURES.index("raw_cov")] == 0).all()
+
+
+def test_model_on_a_feature_subset_still_loads_and_scores(engine, tmp_path):
+    """A model saved with the 16 v1 features (as engines saved before v2 hold) reads its own columns."""
+    queries, qrels = synthetic_judgments(engine, n=20)
+    X, y, g = training_rows(engine, queries, qrels, depth=30)
+    r = Reranker(features=FEATURES[:16]).fit(X, y, g, n_estimators=10)
+    r.save(tmp_path / "v1")
+    r2 = Reranker.load(tmp_path / "v1")
+    assert r2.features == FEATURES[:16]
+    np.testing.assert_allclose(r.predict(X[:10]), r2.predict(X[:10]))
+    with pytest.raises(DataError):
+        r2.predict(X[:, :16])  # callers always pass the full matrix
+    with pytest.raises(DataError):
+        Reranker(features=["bm25", "no_such_feature"])

@@ -8,6 +8,7 @@ stored token lists (no re-tokenising; ~1 s per 100k titles). Saved as a folder o
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Sequence
 
@@ -24,6 +25,8 @@ class LexicalIndex:
         self.docs: list[list[str]] = []  # stemmed tokens per row ([] = removed/empty)
         self._bm25 = None
         self._doc_sets: list[frozenset[str]] | None = None
+        self._df: dict[str, int] | None = None
+        self._n_nonempty = 0
 
     # -- tokenising -------------------------------------------------------------------------
     def tokenize(self, text: str) -> list[str]:
@@ -43,13 +46,13 @@ class LexicalIndex:
             while len(self.docs) <= r:
                 self.docs.append([])
             self.docs[r] = self.tokenize(t)
-        self._bm25 = self._doc_sets = None
+        self._bm25 = self._doc_sets = self._df = None
 
     def remove(self, rows: Sequence[int]) -> None:
         for r in rows:
             if 0 <= r < len(self.docs):
                 self.docs[r] = []
-        self._bm25 = self._doc_sets = None
+        self._bm25 = self._doc_sets = self._df = None
 
     def _build(self):
         import bm25s
@@ -87,6 +90,15 @@ class LexicalIndex:
             for t in set(d):
                 df[t] = df.get(t, 0) + 1
         return df
+
+    def idf(self, token: str) -> float:
+        """BM25 (Lucene) idf of a token over the current documents; document frequencies are counted
+        once and kept until the next change (the re-ranker asks for a few per query)."""
+        if self._df is None:
+            self._df = self.doc_freq()
+            self._n_nonempty = sum(1 for d in self.docs if d)
+        n, df = self._n_nonempty, self._df.get(token, 0)
+        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, folder: str | Path) -> None:

@@ -11,34 +11,64 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from shopsense.errors import DataError, NotFittedError
+from shopsense.text.normalize import words
 
 if TYPE_CHECKING:  # pragma: no cover
     from shopsense.search.engine import SearchEngine
     from shopsense.search.retrieve import Candidates
 
+# v1 features (kept first, same meaning) + v2: IDF-weighted coverage, missing-term IDF, phrase/position,
+# surface-word and prefix coverage (typo/plural variants the stemmer misses), rapidfuzz ratios, number
+# tokens the title has but the query lacks (a "2 in." query vs a "3 in." product), candidate-set context.
+# v2 measured on a 1,000-query Home Depot train hold-out (benchmarks/results/search.md): see the bench log.
 FEATURES = ["bm25", "bm25_rel", "bm25_rank", "cos", "cos_gap", "dense_rank", "overlap", "n_query_tokens",
-            "doc_len", "numbers_matched", "last_token", "first_token", "fused", "boost", "bigrams", "first_pos"]
+            "doc_len", "numbers_matched", "last_token", "first_token", "fused", "boost", "bigrams", "first_pos",
+            "idf_cov", "n_missing", "max_idf_missing", "sum_idf_q", "last_pos", "phrase", "raw_cov", "prefix_cov",
+            "fz_token_set", "fz_partial", "fz_token_sort", "n_doc_numbers", "extra_numbers", "query_chars",
+            "bm25_max", "cos_max", "position", "cos_rank"]
 
 
 def _is_num(t: str) -> bool:
     return t[:1].isdigit()
 
 
-def features(engine: "SearchEngine", cand: "Candidates", idx: np.ndarray) -> np.ndarray:
-    """Feature matrix (len(idx), len(FEATURES)) for candidates `idx` of `cand`."""
+def _prefix_hit(t: str, doc: list[str]) -> bool:
+    """A query token the title lacks but shares a 4-character prefix with (drill/driller, galv/galvanized)."""
+    return len(t) >= 3 and any(len(x) >= 3 and (x.startswith(t[:4]) or t.startswith(x[:4])) for x in doc)
+
+
+def features(engine: "SearchEngine", cand: "Candidates", idx: np.ndarray, query: str = "") -> np.ndarray:
+    """Feature matrix (len(idx), len(FEATURES)) for candidates `idx` of `cand` (in their current order);
+    `query` is the shopper's raw text (surface-word coverage and fuzzy ratios)."""
+    from rapidfuzz import fuzz
+
     q = cand.tokens
     uq = list(dict.fromkeys(q))
+    quset = set(uq)
+    idf = engine.lexical.idf
+    qidf = [idf(t) for t in uq]
+    sidf = sum(qidf) or 1.0
     qnum = [t for t in uq if _is_num(t)]
     bigr = set(zip(q, q[1:]))
+    qlow = query.lower()
+    rws = set(words(query)) if query else set()
     lmax = float(cand.lex.max()) if len(cand.lex) else 0.0
     cmax = float(cand.cos.max()) if len(cand.cos) else 0.0
+    idx = np.asarray(idx)
     X = np.zeros((len(idx), len(FEATURES)), np.float32)
-    docs = engine.lexical.docs
-    for j, i in enumerate(np.asarray(idx).tolist()):
-        d = docs[int(cand.rows[i])]
+    docs, texts = engine.lexical.docs, engine.lex_texts
+    for j, i in enumerate(idx.tolist()):
+        row = int(cand.rows[i])
+        d, title = docs[row], texts[row]
         ds = set(d)
         hit = [t in ds for t in uq]
-        first = next((p for p, t in enumerate(d) if t in set(uq)), len(d))
+        miss = [w for w, h in zip(qidf, hit) if not h]
+        first = next((p for p, t in enumerate(d) if t in quset), len(d))
+        last = d.index(q[-1]) / max(1, len(d)) if q and q[-1] in ds else -1.0
+        phrase = float(len(q) > 1 and any(d[s:s + len(q)] == q for s in range(len(d) - len(q) + 1)))
+        tws = set(words(title)) if rws else set()
+        dnum = [t for t in d if _is_num(t)]
+        tlow = title.lower()
         X[j] = (cand.lex[i], cand.lex[i] / lmax if lmax > 0 else 0.0,
                 cand.lex_rank[i] if cand.lex_rank[i] > 0 else 1000, cand.cos[i], cand.cos[i] - cmax,
                 cand.dense_rank[i] if cand.dense_rank[i] > 0 else 1000,
@@ -47,28 +77,55 @@ def features(engine: "SearchEngine", cand: "Candidates", idx: np.ndarray) -> np.
                 float(q[-1] in ds) if q else 0.0, float(q[0] in ds) if q else 0.0,
                 cand.fused[i], cand.boost[i],
                 len(bigr & set(zip(d, d[1:]))) / len(bigr) if bigr else -1.0,
-                first / max(1, len(d)))
+                first / max(1, len(d)),
+                sum(w for w, h in zip(qidf, hit) if h) / sidf, len(miss), max(miss) if miss else 0.0, sidf,
+                last, phrase, len(rws & tws) / len(rws) if rws else 0.0,
+                sum(_prefix_hit(t, d) for t, h in zip(uq, hit) if not h) / len(uq) if uq else 0.0,
+                fuzz.token_set_ratio(qlow, tlow), fuzz.partial_ratio(qlow, tlow), fuzz.token_sort_ratio(qlow, tlow),
+                len(dnum), sum(t not in quset for t in dnum), len(query), lmax, cmax, j, 0.0)
+    if len(X):
+        c = X[:, FEATURES.index("cos")]
+        X[:, FEATURES.index("cos_rank")] = np.argsort(np.argsort(-c, kind="stable"), kind="stable")
     return X
 
 
 class Reranker:
-    def __init__(self, model_str: str | None = None, params: dict | None = None) -> None:
+    """LightGBM LambdaRank model over a subset of `FEATURES` (all of them by default). The names it was
+    fitted on are saved with it, so a model fitted on an older, shorter feature list keeps loading and
+    scoring after features are added (it reads its own columns of the full matrix)."""
+
+    def __init__(self, model_str: str | None = None, params: dict | None = None,
+                 features: Sequence[str] | None = None) -> None:
         self.model_str = model_str
         self.params = params or {}
+        self.features = list(features or FEATURES)
+        unknown = [f for f in self.features if f not in FEATURES]
+        if unknown:
+            raise DataError(f"re-ranker features {unknown} are not computed by this version",
+                            hint=f"known features: {FEATURES}")
+        self._cols = np.array([FEATURES.index(f) for f in self.features])
         self._booster = None
 
     @property
     def booster(self):
         if self.model_str is None:
-            raise NotFittedError("the re-ranker", "call Reranker.fit(...) or fit_reranker(engine, ...) first")
+            raise NotFittedError("the re-ranker", "call Reranker.fit(X, y, groups) on training_rows(...) first")
         if self._booster is None:
             import lightgbm as lgb
 
             self._booster = lgb.Booster(model_str=self.model_str)
         return self._booster
 
+    def _select(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != len(FEATURES):
+            raise DataError(f"re-ranker input must have {len(FEATURES)} columns (FEATURES), got {X.shape}")
+        return X if len(self._cols) == len(FEATURES) and (self._cols == np.arange(len(FEATURES))).all() \
+            else X[:, self._cols]
+
     def fit(self, X: np.ndarray, y: np.ndarray, groups: Sequence[int], *, n_estimators: int = 300,
             learning_rate: float = 0.05, num_leaves: int = 31, max_label: int = 6, seed: int = 0) -> "Reranker":
+        """X has all `FEATURES` columns (from `training_rows`); the model uses `self.features`."""
         import lightgbm as lgb
 
         if len(X) == 0:
@@ -77,7 +134,7 @@ class Reranker:
                        "label_gain": [i / 3 for i in range(max_label + 1)], "learning_rate": learning_rate,
                        "num_leaves": num_leaves, "min_data_in_leaf": 50, "feature_fraction": 0.9,
                        "lambdarank_truncation_level": 20, "verbose": -1, "seed": seed, "num_threads": 2}
-        ds = lgb.Dataset(X, label=y, group=[int(x) for x in groups], feature_name=FEATURES)
+        ds = lgb.Dataset(self._select(X), label=y, group=[int(x) for x in groups], feature_name=self.features)
         self._booster = lgb.train(self.params, ds, num_boost_round=n_estimators)
         self.model_str = self._booster.model_to_string()
         return self
@@ -85,14 +142,14 @@ class Reranker:
     def predict(self, X: np.ndarray) -> np.ndarray:
         if len(X) == 0:
             return np.zeros(0)
-        return np.asarray(self.booster.predict(X, num_threads=1), np.float64)
+        return np.asarray(self.booster.predict(self._select(X), num_threads=1), np.float64)
 
     def save(self, folder: str | Path) -> None:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         if self.model_str is None:
             raise NotFittedError("the re-ranker")
-        (folder / "reranker.json").write_text(json.dumps({"features": FEATURES, "params": self.params,
+        (folder / "reranker.json").write_text(json.dumps({"features": self.features, "params": self.params,
                                                           "model": self.model_str}))
 
     @classmethod
@@ -101,9 +158,7 @@ class Reranker:
         if not p.exists():
             raise DataError(f"no re-ranker in {folder}")
         meta = json.loads(p.read_text())
-        if meta["features"] != FEATURES:
-            raise DataError("saved re-ranker uses other features", hint="re-train it with this version")
-        return cls(meta["model"], meta["params"])
+        return cls(meta["model"], meta["params"], meta["features"])
 
 
 def training_rows(engine: "SearchEngine", queries: dict[str, str], qrels: dict[str, dict[str, float]],
@@ -128,7 +183,7 @@ def training_rows(engine: "SearchEngine", queries: dict[str, str], qrels: dict[s
         y = np.array([int(round(3 * (rel.get(ids[int(cand.rows[i])], 1.0) - 1))) for i in order])
         if y.max(initial=0) <= 0:
             continue
-        Xs.append(features(engine, cand, order))
+        Xs.append(features(engine, cand, order, parsed.raw))
         ys.append(y)
         groups.append(len(order))
     if not Xs:
