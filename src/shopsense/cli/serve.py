@@ -65,11 +65,30 @@ def cmd_serve(args: argparse.Namespace, settings: Any) -> int:
     eng = load_or_build(settings, args.rebuild, not args.no_ranker)
     host = args.host or settings.serve.host
     port = args.port or settings.serve.port
-    app = create_app(settings, engine=eng)
-    print(f"shopsense is serving {len(eng.items)} items (engine {eng.version}, ranker {eng.ranker.name})")
+    workers = settings.serve.workers
+    print(f"shopsense is serving {len(eng.items)} items (engine {eng.version}, ranker {eng.ranker.name}, "
+          f"{workers} process{'es' if workers > 1 else ''})")
     print(f"  shop page: http://{host}:{port}/    API docs: http://{host}:{port}/docs")
-    uvicorn.run(app, host=host, port=port, log_level="warning", workers=1)
+    if workers > 1:
+        # each worker process loads the saved engine itself; settings reach it through the environment
+        del eng
+        _export_settings(settings, getattr(args, "config", None))
+        uvicorn.run("shopsense.serve.app:create_app_from_env", factory=True, host=host, port=port,
+                    log_level="warning", workers=workers)
+        return 0
+    uvicorn.run(create_app(settings, engine=eng), host=host, port=port, log_level="warning", workers=1)
     return 0
+
+
+def _export_settings(settings: Any, config: str | None) -> None:
+    """Make worker processes load the same settings: the config file and the data dir (the two things
+    the CLI can set besides the environment, which the workers inherit)."""
+    import os
+    from pathlib import Path
+
+    if config:
+        os.environ["SHOPSENSE_CONFIG"] = str(Path(config).resolve())
+    os.environ["SHOPSENSE_DATA_DIR"] = str(Path(settings.data_dir).resolve())
 
 
 def cmd_retrain(args: argparse.Namespace, settings: Any) -> int:

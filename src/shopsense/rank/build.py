@@ -74,6 +74,12 @@ def build_engine(settings: Any, dataset: Dataset, *, search: Any = None, with_se
     info["sources_s"] = round(time.perf_counter() - t1, 2)
     items = {it.item_id: it for it in dataset.items}
     eng = ServingEngine(items, Sources(models, search, items), settings.rank, popularity(dataset))
+    if settings.rank.cf_table and "cf" in models:
+        from shopsense.rank.cftable import CFTable
+
+        t3 = time.perf_counter()
+        eng.sources.cf_table = CFTable.compute(models["cf"], settings.rank.n_candidates, progress=progress)
+        info["cf_table_s"] = round(time.perf_counter() - t3, 2)
     if train_ranker and settings.rank.ranker != "rules":
         from shopsense.rank.train import train_ranker as _train
 
@@ -120,6 +126,8 @@ def save_engine(eng: ServingEngine, root: str | Path) -> Path:
         eng.sources.search_engine.save(folder / "search")
     if eng.learned is not None:
         eng.learned.save(folder / "ranker")
+    if eng.sources.cf_table is not None:
+        eng.sources.cf_table.save(folder / "cf_table")
     (folder / "popularity.json").write_text(json.dumps(eng.popularity))
     (folder / "engine.json").write_text(json.dumps({"version": eng.version, "built_at": eng.built_at,
                                                     "info": eng.info}, indent=1, default=str))
@@ -162,5 +170,22 @@ def load_engine(settings: Any, folder: str | Path, items: dict | None = None) ->
     learned = LGBMRanker.load(folder / "ranker") if (folder / "ranker" / "ranker.json").exists() else None
     pop = json.loads((folder / "popularity.json").read_text())
     eng = ServingEngine(items, Sources(models, search, items), settings.rank, pop, learned, meta["version"])
+    if settings.rank.cf_table and "cf" in models:
+        from shopsense.rank.cftable import CFTable
+
+        table = CFTable.load(folder / "cf_table")
+        if table is None or table.k < settings.rank.n_candidates:  # a folder saved before the table existed
+            table = CFTable.compute(models["cf"], settings.rank.n_candidates)
+            tmp = folder / f"cf_table.tmp{os.getpid()}"
+            try:  # written aside and renamed: another server process may be doing the same
+                table.save(tmp)
+                os.rename(tmp, folder / "cf_table")
+            except OSError as e:  # already there (the other process won), or a read-only folder
+                log.info("CF table not saved in %s: %s", folder, e)
+            finally:
+                import shutil
+
+                shutil.rmtree(tmp, ignore_errors=True)
+        eng.sources.cf_table = table
     eng.built_at, eng.info = meta["built_at"], meta.get("info", {})
     return eng

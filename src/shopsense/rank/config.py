@@ -36,6 +36,8 @@ class RankConfig(ComponentConfig):
         default_factory=lambda: ["cf", "similar", "trending", "bought_together"],
         description="recommendation candidate sources, merged; a failing or empty source is skipped")
     n_candidates: int = Field(50, ge=1, le=2000, description="candidates taken from each source")
+    cf_table: bool = Field(True, description="precompute every known user's top CF candidates with the model (batch) "
+                                             "instead of scoring the whole catalog per request")
     search_candidates: int = Field(60, ge=1, le=1000, description="search hits re-ranked with the profile")
     similar_history: int = Field(5, ge=1, description="most recent items whose co-visit neighbours are candidates")
     ranker: Literal["auto", "rules", "lgbm"] = Field(

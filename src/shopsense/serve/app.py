@@ -35,6 +35,7 @@ def create_app(settings: Any, engine: Any = None, store: Any = None) -> FastAPI:
             pass
     own_store = store is None
     store = store or open_store(settings.resolved_store_url())
+    live_head = store.live_head()  # before reading: whatever other servers log from here on is replayed
     dataset = store.load_dataset()
     if engine is None:
         from shopsense.rank.build import current_folder, load_engine
@@ -53,6 +54,11 @@ def create_app(settings: Any, engine: Any = None, store: Any = None) -> FastAPI:
         "Product search and recommendations. Read endpoints + POST /events need a read key in X-API-Key "
         "when serve.read_keys is set; /admin/* needs an admin key. User ids are pseudonymised on arrival."))
     state = AppState(settings, engine, store, book, Pseudonymizer(settings.hmac_key()))
+    from shopsense.serve.sync import LiveSync
+
+    state.sync = LiveSync(state, live_head, settings.serve.sync_interval_ms / 1000, settings.serve.live_log_retention_s)
+    app.router.on_startup.append(state.sync.start)
+    app.router.on_shutdown.append(state.sync.stop)
     app.state.shop = state
     app.add_exception_handler(security.ApiError, security.api_error_handler)
     app.add_exception_handler(HTTPException, security.http_error_handler)
@@ -76,3 +82,11 @@ def create_app(settings: Any, engine: Any = None, store: Any = None) -> FastAPI:
         app.router.on_shutdown.append(store.close)
 
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """App factory for server processes started by uvicorn (`serve.workers > 1`): settings come from
+    the environment and SHOPSENSE_CONFIG, which `shopsense serve` sets for its workers."""
+    from shopsense.settings import load_settings
+
+    return create_app(load_settings())

@@ -27,5 +27,10 @@ class ServeConfig(ComponentConfig):
     max_results: int = Field(100, ge=1, description="upper bound of the n / k query parameter")
     max_query_chars: int = Field(300, ge=1)
     static: bool = Field(True, description="serve the shop page at /")
+    workers: int = Field(1, ge=1, description="server processes (`shopsense serve`); each holds the models, live state "
+                                              "is shared through the store's live log")
+    sync_interval_ms: int = Field(100, ge=0, description="how often a server replays what other server processes on "
+                                                         "the same store logged (events, forgets, reloads); 0 = never")
+    live_log_retention_s: float = Field(3600.0, gt=0, description="live-log entries older than this are trimmed")
     blas_threads: int | None = Field(1, ge=1, description="BLAS threads in the server process (requests already run "
                                                            "in parallel; more BLAS threads only contend); None = leave")

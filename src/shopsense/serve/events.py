@@ -83,7 +83,8 @@ def router() -> APIRouter:
         eng = st.engine
         events = validate(batch, eng.items, st.settings.serve.max_events_per_request, st.pseudo)
         t0 = time.perf_counter()
-        fresh = st.store.add_new_events(events)  # a re-sent event is stored once and counted once
+        # a re-sent event is stored once and counted once; new ones go to the live log for other servers
+        fresh = st.store.add_new_events(events, origin=st.sync.origin if st.sync else None)
         new = len(fresh)
         rows = [(e.user_id, e.item_id, e.type.value, e.timestamp) for e in sorted(fresh, key=lambda e: e.timestamp)]
         st.book.apply(rows, lambda i: st.engine.items.get(i), live=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -31,10 +32,14 @@ def _json(obj: dict[str, Any]) -> JSONResponse:
 
 
 def read_router() -> APIRouter:
+    """The read endpoints are `async def` on purpose: their work is CPU-bound Python that holds the GIL,
+    so running them in FastAPI's thread pool only adds a thread hop and makes 16 concurrent requests
+    fight for the GIL (unfair: a few wait very long — the p99 tail). On the event loop they run one
+    after another in arrival order. Endpoints that wait on I/O (POST /events, admin) stay in threads."""
     r = APIRouter(dependencies=[Depends(read_key)], default_response_class=JSONResponse)
 
     @r.get("/search", tags=["search"], summary="Hybrid product search, personalised with the user's profile")
-    def search(request: Request, q: str = Query(min_length=1, max_length=1000, description="what the shopper typed"),
+    async def search(request: Request, q: str = Query(min_length=1, max_length=1000, description="what the shopper typed"),
                n: int = Query(10, ge=1), user: str | None = Query(None, max_length=200),
                category: list[str] = Query([]), brand: list[str] = Query([]),
                price_min: float | None = Query(None, ge=0), price_max: float | None = Query(None, ge=0),
@@ -52,7 +57,7 @@ def read_router() -> APIRouter:
             raise ApiError(422, "invalid_request", str(e), field=e.field) from None
 
     @r.get("/recommend/{user}", tags=["recommend"], summary="Personal recommendations (any user id; cold start ok)")
-    def recommend(request: Request, user: str, n: int = Query(10, ge=1)) -> JSONResponse:
+    async def recommend(request: Request, user: str, n: int = Query(10, ge=1)) -> JSONResponse:
         st = request.app.state.shop
         key = st.pseudo.user(user)
         prof = st.book.get(key)
@@ -61,31 +66,31 @@ def read_router() -> APIRouter:
                       "results": eng.recommend(key, prof, _n(request, n))})
 
     @r.get("/items/{item_id}", tags=["items"], summary="One catalog item")
-    def item(request: Request, item_id: str) -> dict[str, Any]:
+    async def item(request: Request, item_id: str) -> dict[str, Any]:
         eng = request.app.state.shop.engine
         _item(eng, item_id)
         return eng.items[item_id].model_dump()
 
     @r.get("/items/{item_id}/similar", tags=["items"], summary="Items like this one")
-    def similar(request: Request, item_id: str, n: int = Query(10, ge=1)) -> JSONResponse:
+    async def similar(request: Request, item_id: str, n: int = Query(10, ge=1)) -> JSONResponse:
         eng = request.app.state.shop.engine
         _item(eng, item_id)
         return _json({"item_id": item_id, "results": eng.similar(item_id, _n(request, n))})
 
     @r.get("/items/{item_id}/bought-together", tags=["items"], summary="Often bought together with this one")
-    def bought_together(request: Request, item_id: str, n: int = Query(10, ge=1)) -> JSONResponse:
+    async def bought_together(request: Request, item_id: str, n: int = Query(10, ge=1)) -> JSONResponse:
         eng = request.app.state.shop.engine
         _item(eng, item_id)
         return _json({"item_id": item_id, "results": eng.bought_together(item_id, _n(request, n))})
 
     @r.get("/trending", tags=["recommend"], summary="Trending now (optionally in one category)")
-    def trending(request: Request, n: int = Query(10, ge=1), category: str | None = Query(None, max_length=500)
+    async def trending(request: Request, n: int = Query(10, ge=1), category: str | None = Query(None, max_length=500)
                  ) -> JSONResponse:
         return _json({"category": category,
                       "results": request.app.state.shop.engine.trending(_n(request, n), category)})
 
     @r.get("/users/{user}/profile", tags=["users"], summary="The shopper's category / brand / price affinities")
-    def profile(request: Request, user: str) -> dict[str, Any]:
+    async def profile(request: Request, user: str) -> dict[str, Any]:
         st = request.app.state.shop
         prof = st.book.get(st.pseudo.user(user))
         if prof is None:
@@ -113,7 +118,8 @@ def open_router() -> APIRouter:
         eng = st.engine
         return {"status": "ok", "engine": eng.version, "items": len(eng.items), "ranker": eng.ranker.name,
                 "sources": sorted(eng.sources.models) + (["search"] if eng.sources.search_engine else []),
-                "profiles": len(st.book), "swaps": st.swaps, "uptime_s": round(time.time() - st.started, 1)}
+                "profiles": len(st.book), "swaps": st.swaps, "uptime_s": round(time.time() - st.started, 1),
+                "process": os.getpid()}
 
     return r
 
@@ -132,6 +138,8 @@ def admin_router() -> APIRouter:
                            hint="run `shopsense retrain` first")
         old = st.engine
         new = st.reload(lambda: load_engine(st.settings, folder))
+        if st.sync:
+            st.store.log_live(st.sync.origin, "reload")  # the other server processes reload too
         return {"from": old.version, "to": new.version, "swaps": st.swaps}
 
     @r.delete("/users/{user}", summary="Erase a shopper: stored events and the live profile")
@@ -140,6 +148,8 @@ def admin_router() -> APIRouter:
         key = st.pseudo.user(user)
         n = st.store.delete_user(key)
         had = st.book.forget(key)
+        if st.sync:
+            st.store.log_live(st.sync.origin, "forget", key)  # and from the other server processes' memory
         return {"events_deleted": n, "profile_dropped": had}
 
     return r

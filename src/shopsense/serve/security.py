@@ -63,7 +63,7 @@ def check_key(request: Request, role: str) -> None:
         raise ApiError(403, "wrong_key", "the X-API-Key is not valid", field="X-API-Key")
 
 
-def read_key(request: Request) -> None:
+async def read_key(request: Request) -> None:  # async: no thread-pool hop per request
     check_key(request, "read")
 
 

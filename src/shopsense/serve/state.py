@@ -30,6 +30,7 @@ class AppState:
         self.started = time.time()
         self.events_accepted = 0
         self.events_lock = threading.Lock()
+        self.sync: Any = None  # serve.sync.LiveSync, set by create_app
 
     @property
     def engine(self) -> ServingEngine:

@@ -44,6 +44,12 @@ CREATE TABLE IF NOT EXISTS event_flags (
   event_id INTEGER, detector TEXT, score REAL, reason TEXT, created_at REAL, PRIMARY KEY (event_id, detector));
 CREATE TABLE IF NOT EXISTS item_fills (
   item_id TEXT, field TEXT, value TEXT, confidence REAL, source TEXT, created_at REAL, PRIMARY KEY (item_id, field));
+-- What live servers must share: events posted over the API, forgotten users, model reloads. Each
+-- server process appends what it did and replays what others did (serve/sync.py); rows are trimmed
+-- after a retention period (the events themselves live in `events`).
+CREATE TABLE IF NOT EXISTS live_log (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, origin TEXT NOT NULL, kind TEXT NOT NULL, user_key TEXT,
+  item_id TEXT, type TEXT, ts REAL, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY, ts REAL, action TEXT, target TEXT, detail TEXT);
 CREATE TABLE IF NOT EXISTS merges (merge_id INTEGER PRIMARY KEY, canonical TEXT, duplicates TEXT, ts REAL, undone REAL);
 """
@@ -213,9 +219,10 @@ class SqliteStore(ReadsMixin, QualityMixin):
         Returns how many were new (an event seen before is not stored twice)."""
         return len(self.add_new_events(events))
 
-    def add_new_events(self, events: Iterable[Any]) -> list[Any]:
+    def add_new_events(self, events: Iterable[Any], origin: str | None = None) -> list[Any]:
         """Like `add_events`, but returns the events that were actually new, in order, so live state
-        (profiles, trending) counts a re-sent event once."""
+        (profiles, trending) counts a re-sent event once. With `origin` (a live server's id), the new
+        events also go to the live log in the same transaction, for the other servers to replay."""
         from shopsense.types import EVENT_CODES
 
         def eid(e: Any) -> int:
@@ -233,7 +240,34 @@ class SqliteStore(ReadsMixin, QualityMixin):
             for e, r in zip(evs, rows):  # API batches are small (<= max_events_per_request)
                 if c.execute("INSERT OR IGNORE INTO events (" + _EVENT_COLS + ") VALUES (?,?,?,?,?,?,?,?)", r).rowcount:
                     new.append(e)
+            if origin is not None and new:
+                now = time.time()
+                c.executemany("INSERT INTO live_log (origin, kind, user_key, item_id, type, ts, created) "
+                              "VALUES (?, 'event', ?, ?, ?, ?, ?)",
+                              [(origin, e.user_id, e.item_id, e.type.value if hasattr(e.type, "value") else e.type,
+                                e.timestamp, now) for e in new])
         return new
+
+    # ------------------------------------------------------------------ live log (several servers, one store)
+    def log_live(self, origin: str, kind: str, user_key: str | None = None) -> None:
+        """Record a control action ('forget', 'reload') for the other live servers."""
+        with self._tx() as c:
+            c.execute("INSERT INTO live_log (origin, kind, user_key, created) VALUES (?,?,?,?)",
+                      (origin, kind, user_key, time.time()))
+
+    def live_head(self) -> int:
+        with self.lock:
+            return int(self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM live_log").fetchone()[0])
+
+    def live_since(self, seq: int, limit: int = 10_000) -> list[tuple]:
+        """(seq, origin, kind, user_key, item_id, type, ts) after `seq`, oldest first."""
+        with self.lock:
+            return self.conn.execute("SELECT seq, origin, kind, user_key, item_id, type, ts FROM live_log "
+                                     "WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)).fetchall()
+
+    def trim_live(self, older_than_s: float) -> int:
+        with self._tx() as c:
+            return c.execute("DELETE FROM live_log WHERE created < ?", (time.time() - older_than_s,)).rowcount
 
     def upsert_items(self, items: Iterable[Any]) -> int:
         now = time.time()
@@ -253,6 +287,7 @@ class SqliteStore(ReadsMixin, QualityMixin):
         with self._tx() as c:
             c.execute("DELETE FROM event_flags WHERE event_id IN (SELECT event_id FROM events WHERE user_key=?)", (user_key,))
             n = c.execute("DELETE FROM events WHERE user_key=?", (user_key,)).rowcount
+            c.execute("DELETE FROM live_log WHERE user_key=? AND kind='event'", (user_key,))
             c.execute("INSERT INTO audit (ts, action, target, detail) VALUES (?,?,?,?)",
                       (time.time(), "delete_user", user_key, json.dumps({"events_deleted": n})))
         return n

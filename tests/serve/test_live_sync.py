@@ -1,0 +1,74 @@
+"""Two server processes on one store: what one learns live reaches the other through the live log."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi.testclient import TestClient
+
+
+def _two_apps(served):
+    from shopsense.serve.app import create_app
+    from shopsense.store import open_store
+
+    settings, engine, _ = served
+    # each "process" has its own connection to the same SQLite file, as uvicorn workers would
+    a = create_app(settings, engine=engine, store=open_store(settings.resolved_store_url()))
+    b = create_app(settings, engine=engine, store=open_store(settings.resolved_store_url()))
+    return a, b
+
+
+def test_event_posted_to_one_server_reaches_the_other(served, sample_user):
+    _, item = sample_user
+    a, b = _two_apps(served)
+    ca, cb = TestClient(a), TestClient(b)
+    assert cb.get("/users/sync-shopper/profile").status_code == 404
+    r = ca.post("/events", json={"events": [{"user_id": "sync-shopper", "item_id": item, "type": "purchase"}]})
+    assert r.status_code == 200
+    assert ca.get("/users/sync-shopper/profile").json()["n_events"] == 1  # at once where it was posted
+    assert b.state.shop.sync.poll() == 1
+    assert cb.get("/users/sync-shopper/profile").json()["n_events"] == 1
+    assert a.state.shop.sync.poll() == 0  # a server does not replay its own entries
+    # a re-sent event is not logged (nor counted) twice
+    ca.post("/events", json={"events": [{"user_id": "sync-shopper", "item_id": item, "type": "purchase",
+                                         "timestamp": 1_700_000_123}]})
+    ca.post("/events", json={"events": [{"user_id": "sync-shopper", "item_id": item, "type": "purchase",
+                                         "timestamp": 1_700_000_123}]})
+    assert b.state.shop.sync.poll() == 1
+    assert cb.get("/users/sync-shopper/profile").json()["n_events"] == 2
+
+
+def test_forget_on_one_server_drops_the_profile_on_the_other(served, sample_user):
+    from pydantic import SecretStr
+
+    from shopsense.serve.app import create_app
+    from shopsense.store import open_store
+
+    _, item = sample_user
+    settings, engine, _ = served
+    admin = settings.model_copy(update={"serve": settings.serve.model_copy(update={"admin_keys": [SecretStr("adm")]})})
+    a = create_app(admin, engine=engine, store=open_store(settings.resolved_store_url()))
+    b = create_app(settings, engine=engine, store=open_store(settings.resolved_store_url()))
+    ca, cb = TestClient(a), TestClient(b)
+    ca.post("/events", json={"events": [{"user_id": "forget-me", "item_id": item, "type": "view"}]})
+    b.state.shop.sync.poll()
+    assert cb.get("/users/forget-me/profile").status_code == 200
+    r = ca.delete("/admin/users/forget-me", headers={"X-API-Key": "adm"})
+    assert r.status_code == 200 and r.json()["events_deleted"] == 1
+    b.state.shop.sync.poll()
+    assert cb.get("/users/forget-me/profile").status_code == 404
+    # the erased shopper's events are gone from the live log too (only the forget record names the pseudonym)
+    key = a.state.shop.pseudo.user("forget-me")
+    kinds = [r[2] for r in a.state.shop.store.live_since(0) if r[3] == key]
+    assert kinds == ["forget"]
+
+
+def test_background_sync_thread_picks_events_up(served, sample_user):
+    _, item = sample_user
+    a, b = _two_apps(served)
+    with TestClient(a) as ca, TestClient(b) as cb:  # context managers run startup: the sync threads start
+        ca.post("/events", json={"events": [{"user_id": "bg-shopper", "item_id": item, "type": "click"}]})
+        deadline = time.time() + 5
+        while cb.get("/users/bg-shopper/profile").status_code != 200:
+            assert time.time() < deadline, "the other server never saw the event"
+            time.sleep(0.05)
