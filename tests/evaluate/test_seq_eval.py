@@ -47,3 +47,18 @@ def test_bad_arguments():
         loo_split([np.arange(5)], min_len=2)
     with pytest.raises(ValueError):
         cold_item_split([np.arange(5)], 5, frac=1.5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seqs_strategy, st.integers(0, 1000))
+def test_cold_items_may_be_validation_targets_with_keep_last_2_but_never_train(raw, seed):
+    seqs = [np.array(s, np.int64) for s in raw]
+    cold, kept = cold_item_split(seqs, 30, frac=0.2, seed=seed, keep_last=2)
+    train, valid, test, users = loo_split(kept)
+    for t in train:
+        assert not cold[t].any()
+    for s, k in zip(seqs, kept):
+        assert np.array_equal(k[-2:], s[-2:])  # validation and test positions untouched
+        assert np.array_equal(k[:-2], s[:-2][~cold[s[:-2]]]) if len(s) > 2 else True
+    with pytest.raises(ValueError):
+        cold_item_split(seqs, 30, keep_last=3)

@@ -29,13 +29,19 @@ def loo_split(sequences: Sequence[np.ndarray], min_len: int = 3) -> tuple[list[n
     return train, valid, test, users
 
 
-def cold_item_split(sequences: Sequence[np.ndarray], n_items: int, frac: float = 0.1, seed: int = 0
-                    ) -> tuple[np.ndarray, list[np.ndarray]]:
+def cold_item_split(sequences: Sequence[np.ndarray], n_items: int, frac: float = 0.1, seed: int = 0,
+                    keep_last: int = 1) -> tuple[np.ndarray, list[np.ndarray]]:
     """Hold `frac` of the items out of training entirely. Returns (cold item mask, sequences with the cold
-    items removed from everything but the final (test) position). Users whose test item is cold are the
-    cold-start test users; the valid item is never cold, so early stopping sees no cold item."""
+    items removed from everything but the last `keep_last` positions).
+
+    keep_last=1: only the test position may be cold (users whose test item is cold are the cold-start test
+    users; the valid item is never cold). keep_last=2: the validation position may be cold too, so models can
+    be tuned on cold *validation* targets without looking at test; a cold validation item then sits in that
+    user's test-time history (a brand-new item the user interacted with after training), never in training."""
     if not 0 < frac < 1:
         raise ValueError("frac must be in (0, 1)")
+    if keep_last not in (1, 2):
+        raise ValueError("keep_last must be 1 or 2")
     rng = np.random.default_rng(seed)
     cold = np.zeros(n_items, dtype=bool)
     cold[rng.choice(n_items, size=max(1, int(round(frac * n_items))), replace=False)] = True
@@ -45,8 +51,9 @@ def cold_item_split(sequences: Sequence[np.ndarray], n_items: int, frac: float =
         if len(s) == 0:
             out.append(s)
             continue
-        head = s[:-1][~cold[s[:-1]]]
-        out.append(np.concatenate([head, s[-1:]]))
+        cut = max(len(s) - keep_last, 0)
+        head = s[:cut][~cold[s[:cut]]]
+        out.append(np.concatenate([head, s[cut:]]))
     return cold, out
 
 
