@@ -57,6 +57,26 @@ class SequentialConfig(ComponentConfig):
     id_dropout: float = Field(0.1, ge=0, lt=1, description="drop whole ID vectors in training so items are also "
                                                           "ranked from text alone; 0.5 measured best for brand-new "
                                                           "items at some cost on known ones")
+    cold_id: Literal["zero", "learned"] = Field(
+        "zero", description="ID vector of an item that has none (never seen in training, or dropped by id_dropout): "
+                            "zero, or one learned vector shared by all such items (calibrates the text-only path "
+                            "against trained items)")
+    text_loss: float = Field(0.0, ge=0, description="weight of an extra full softmax over the text-only item table "
+                                                    "(every item scored as if brand-new) so the user state also "
+                                                    "finds the next item from text alone")
+    content_channel: bool = Field(False, description="add gain * cosine(mean fixed text/attribute vector of the last "
+                                                     "content_window history items, item vector) to every score: "
+                                                     "nothing item-specific is learned, so never-seen items are "
+                                                     "scored like trained ones")
+    content_window: int = Field(10, ge=1, description="history items averaged by the content channel")
+    content_dim: int = Field(256, ge=8, description="content vectors above this size are reduced by SVD")
+    calibrate_unseen: bool = Field(False, description="after training, fit one logit boost for items never seen in "
+                                                      "training on the validation users: the largest boost whose "
+                                                      "NDCG@10 over all of them is within calibrate_tolerance of the "
+                                                      "best; needs >= 20 validation targets unseen in training, "
+                                                      "else no boost")
+    calibrate_tolerance: float = Field(0.01, ge=0, lt=1, description="relative validation NDCG@10 the new-item boost "
+                                                                    "may cost (0 = best overall NDCG@10)")
     impute_unseen: bool = Field(False, description="after training, predict the ID vector of items never seen in "
                                                    "training from their text/attribute part (ridge map); measured "
                                                    "to help cold items less than id_dropout (benchmarks/results)")

@@ -43,3 +43,33 @@ def text_embeddings(items: Sequence[Item], encoder, fields: Sequence[str] = ("ti
 
     texts = [item_text(it, fields, max_chars) or it.item_id for it in items]
     return np.asarray(encoder.encode(texts, progress=progress), dtype=np.float32)
+
+
+def content_vectors(text: np.ndarray | None = None, attr_index: np.ndarray | None = None,
+                    attr_offsets: np.ndarray | None = None, n_attrs: int = 0, max_dim: int = 256) -> np.ndarray:
+    """Fixed unit-norm item vectors for the sequential model's content channel (cosine similarity to the
+    user's recent items): the L2-normalised text embedding, or the IDF-weighted attribute bag; with more than
+    `max_dim` dimensions, the top `max_dim` right singular directions (uncentred SVD) keep the cosines close
+    at a bounded scoring cost. Text and attributes are concatenated when both are given. Items with neither
+    get a zero vector."""
+    parts = []
+    if text is not None:
+        t = np.asarray(text, np.float64)
+        parts.append(t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12))
+    if attr_index is not None and n_attrs > 0:
+        n = len(attr_offsets)
+        counts = np.diff(np.append(attr_offsets, len(attr_index)))
+        rows = np.repeat(np.arange(n), counts)
+        bag = np.zeros((n, n_attrs))
+        np.add.at(bag, (rows, attr_index), 1.0)
+        idf = np.maximum(np.log(n / (1.0 + (bag > 0).sum(0))), 0.0)
+        bag *= idf
+        parts.append(bag / np.maximum(np.linalg.norm(bag, axis=1, keepdims=True), 1e-12))
+    if not parts:
+        raise ValueError("content_vectors needs text or attributes")
+    x = np.hstack(parts) / np.sqrt(len(parts))
+    if x.shape[1] > max_dim:
+        _, _, vt = np.linalg.svd(x, full_matrices=False)
+        x = x @ vt[:max_dim].T
+        x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return x.astype(np.float32)

@@ -100,26 +100,34 @@ class SequentialRecommender(Recommender):
             return None
         if kind == "attributes":
             flat, off, self.attr_vocab = attribute_csr(dataset.items)
-            return ItemFeatures(attr_index=flat, attr_offsets=off, n_attrs=len(self.attr_vocab))
-        enc = self._encoder
-        if enc is None:
-            from shopsense.text.encoder import get_encoder
+            feats = ItemFeatures(attr_index=flat, attr_offsets=off, n_attrs=len(self.attr_vocab))
+        else:
+            enc = self._encoder
+            if enc is None:
+                from shopsense.text.encoder import get_encoder
 
-            enc = get_encoder(self._text_config)
-        return ItemFeatures(text=text_embeddings(dataset.items, enc, progress=self.progress))
+                enc = get_encoder(self._text_config)
+            feats = ItemFeatures(text=text_embeddings(dataset.items, enc, progress=self.progress))
+        if self.config.content_channel:
+            from shopsense.recommend.features import content_vectors
+
+            feats.content = content_vectors(feats.text, feats.attr_index, feats.attr_offsets, feats.n_attrs,
+                                            self.config.content_dim)
+        return feats
 
     def _build(self, feats):
         from shopsense.recommend.sasrec_net import SASRecNet
 
         c = self.config
-        return SASRecNet(self.n_items, c.dim, c.max_len, c.n_layers, c.n_heads, c.dropout, c.use_id, feats)
+        return SASRecNet(self.n_items, c.dim, c.max_len, c.n_layers, c.n_heads, c.dropout, c.use_id, feats,
+                         cold_id=c.cold_id, content_window=c.content_window)
 
     def _fit(self, dataset: Dataset) -> None:
         import torch
 
         from shopsense.evaluate.seq_eval import evaluate_full_ranking
         from shopsense.recommend.sasrec_net import TrainConfig, train_net
-        from shopsense.recommend.sequential import impute_unseen_ids, mark_unseen_items, net_scores
+        from shopsense.recommend.sequential import fit_unseen_bias, impute_unseen_ids, mark_unseen_items, net_scores
 
         c = self.config
         torch.manual_seed(c.seed)
@@ -128,7 +136,7 @@ class SequentialRecommender(Recommender):
             raise DataError("no user has two or more item events: a sequential model cannot be trained",
                             hint="ingest more events or use the trending recommender")
         self.net = self._build(self._features(dataset))
-        validate, train = None, seqs
+        validate, train, vh, vt = None, seqs, [], np.zeros(0, np.int64)
         if c.holdout_last:  # last item of each long-enough history: validation for early stopping only
             val_users = [s for s in seqs if len(s) >= 3]
             if val_users:
@@ -140,9 +148,13 @@ class SequentialRecommender(Recommender):
         mark_unseen_items(self.net, train)
         tcfg = TrainConfig(epochs=c.epochs, batch_size=c.batch_size, lr=c.lr, weight_decay=c.weight_decay,
                            loss=c.loss, n_negatives=c.n_negatives, align_alpha=c.align_alpha, id_dropout=c.id_dropout,
+                           text_loss=c.text_loss,
                            patience=c.patience, time_budget_s=c.time_budget_minutes * 60, seed=c.seed)
         self.train_result = train_net(self.net, train, tcfg, validate=validate, progress=self.progress)
         seen = mark_unseen_items(self.net, train)
+        self.calibration = None
+        if c.calibrate_unseen and len(vt):  # items whose only events are validation targets are unseen in training
+            self.calibration = fit_unseen_bias(self.net, vh, vt, c.calibrate_tolerance)
         if c.impute_unseen:  # brand-new items get an ID vector predicted from their text / attributes
             impute_unseen_ids(self.net, seen)
 
@@ -158,6 +170,15 @@ class SequentialRecommender(Recommender):
                 out[i] = (scores[j], {**reason, "history_len": int(len(contexts[i].history))})
         return out
 
+    def _explain(self, ctx: Context, item_rows: np.ndarray, reason: dict[str, Any]) -> list[dict[str, Any]]:
+        out = super()._explain(ctx, item_rows, reason)
+        if self.feature_kind != "none" and reason.get("source") == self.source:  # items never seen in training were ranked from their text alone
+            new = self.net.id_mask[:, 0].numpy()[item_rows] == 0
+            for r, is_new in zip(out, new):
+                if is_new:
+                    r["new_item"] = "never seen in training: scored from its text"
+        return out
+
     def _save_state(self, path: Path) -> dict[str, Any]:
         import torch
 
@@ -171,12 +192,15 @@ class SequentialRecommender(Recommender):
             (path / "attributes.json").write_text(json.dumps(self.attr_vocab))
         if self.net.text is not None:
             save_npy(path, "text_emb", self.net.text.numpy())
+        if self.net.content is not None:
+            save_npy(path, "content", self.net.content.numpy())
         torch.save(self.net.state_dict(), path / "net.pt")
         res = self.train_result
         return {"feature_kind": self.feature_kind, "features": feats,
                 "train": None if res is None else {"best_epoch": res.best_epoch, "epochs_run": res.epochs_run,
                                                    "best_valid_ndcg10": res.best_valid_ndcg10,
-                                                   "wall_s": round(res.wall_s, 1), "stopped": res.stopped}}
+                                                   "wall_s": round(res.wall_s, 1), "stopped": res.stopped},
+                "calibration": getattr(self, "calibration", None)}
 
     def _load_state(self, path: Path, meta: dict[str, Any]) -> None:
         import torch
@@ -192,6 +216,12 @@ class SequentialRecommender(Recommender):
             self.attr_vocab = json.loads((path / "attributes.json").read_text())
         if (path / "text_emb.npy").exists():
             f.text = load_npy(path, "text_emb")
+        if (path / "content.npy").exists():
+            f.content = load_npy(path, "content")
         self.net = self._build(f if (f.has_text or f.has_attrs) else None)
-        self.net.load_state_dict(torch.load(path / "net.pt", weights_only=True))
+        state = torch.load(path / "net.pt", weights_only=True)
+        missing, unexpected = self.net.load_state_dict(state, strict=False)
+        if unexpected or set(missing) - {"id_null", "unseen_bias"}:  # older folders lack these (= zero)
+            raise DataError(f"model state does not match the config: missing {missing}, unexpected {unexpected}",
+                            source=str(path), hint="retrain with `shopsense train`")
         self.net.eval()

@@ -45,6 +45,7 @@ class ItemFeatures:
     attr_index: np.ndarray | None = None    # flat attribute ids (CSR values), int64
     attr_offsets: np.ndarray | None = None  # (n_items,) start offsets into attr_index, int64
     n_attrs: int = 0
+    content: np.ndarray | None = None       # (n_items, d_c) fixed unit-norm vectors for the content channel
 
     @property
     def has_text(self) -> bool:
@@ -57,7 +58,8 @@ class ItemFeatures:
 
 class SASRecNet(nn.Module):
     def __init__(self, n_items: int, dim: int = 64, max_len: int = 50, n_layers: int = 2, n_heads: int = 1,
-                 dropout: float = 0.5, use_id: bool = True, features: ItemFeatures | None = None) -> None:
+                 dropout: float = 0.5, use_id: bool = True, features: ItemFeatures | None = None,
+                 cold_id: str = "zero", content_window: int = 10) -> None:
         super().__init__()
         feats = features or ItemFeatures()
         self.n_items, self.dim, self.max_len, self.use_id = n_items, dim, max_len, use_id
@@ -67,6 +69,15 @@ class SASRecNet(nn.Module):
         if self.id_emb is not None:
             nn.init.normal_(self.id_emb.weight, std=0.02)
         self.register_buffer("id_mask", torch.ones(n_items, 1))  # 0 for items unseen in training
+        if cold_id not in ("zero", "learned"):
+            raise ValueError(f"cold_id must be 'zero' or 'learned', got {cold_id!r}")
+        has_side = feats.has_text or feats.has_attrs
+        # the ID vector of an item without one (unseen in training, or dropped by id_dropout): zero, or one
+        # learned vector shared by all such items (a learned offset/calibration of the text-only path)
+        self.id_null = nn.Parameter(torch.zeros(dim)) if use_id and has_side and cold_id == "learned" else None
+        # logit added to items unseen in training at scoring time (calibration against trained items; fitted on
+        # validation targets by `sequential.fit_unseen_bias`, 0 = none)
+        self.register_buffer("unseen_bias", torch.zeros(()))
         if feats.has_text:
             self.register_buffer("text", torch.as_tensor(feats.text, dtype=torch.float32))
             self.text_proj: nn.Module | None = nn.Linear(feats.text.shape[1], dim)
@@ -80,6 +91,15 @@ class SASRecNet(nn.Module):
         else:
             self.attr_index = self.attr_offsets = None
             self.attr_emb = None
+        # content channel: + gain * cos(mean content vector of the last `content_window` history items, item's
+        # content vector). Fixed vectors and one learned gain: nothing item-specific is learned, so it scores a
+        # never-seen item exactly as it would a trained one (no memorisation gap, unlike the learned text part)
+        if feats.content is not None:
+            self.register_buffer("content", torch.as_tensor(feats.content, dtype=torch.float32))
+            self.content_gain: nn.Parameter | None = nn.Parameter(torch.tensor(5.0))
+        else:
+            self.content, self.content_gain = None, None
+        self.content_window = content_window
         self.pos_emb = nn.Embedding(max_len, dim)
         nn.init.normal_(self.pos_emb.weight, std=0.02)  # default N(0,1) would drown the item signal
         layer = nn.TransformerEncoderLayer(dim, n_heads, dim_feedforward=dim, dropout=dropout,
@@ -99,15 +119,25 @@ class SASRecNet(nn.Module):
             out = a if out is None else out + a
         return out
 
-    def item_table(self, id_dropout: float = 0.0) -> torch.Tensor:
-        side = self.side_part()
+    def item_table(self, id_dropout: float = 0.0, side: torch.Tensor | None = None) -> torch.Tensor:
+        """Every item's vector: ID part (or the null ID where there is none) + side part."""
+        side = self.side_part() if side is None else side
         if self.id_emb is None:
             return side
-        e = self.id_emb.weight * self.id_mask
+        keep = self.id_mask
         if id_dropout > 0 and self.training:
-            keep = (torch.rand(self.n_items, 1, device=e.device) >= id_dropout).float()
-            e = e * keep
+            keep = keep * (torch.rand(self.n_items, 1, device=keep.device) >= id_dropout).float()
+        e = self.id_emb.weight * keep
+        if self.id_null is not None:
+            e = e + (1.0 - keep) * self.id_null
         return e if side is None else e + side
+
+    def text_table(self, side: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Every item as if it had no ID (side part + null ID): how a never-seen item is scored."""
+        side = self.side_part() if side is None else side
+        if side is None:
+            return None
+        return side if self.id_null is None else side + self.id_null
 
     def encode(self, seq: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         """seq: (B, L) item rows, right-padded with -1. Returns hidden states (B, L, dim)."""
@@ -120,15 +150,46 @@ class SASRecNet(nn.Module):
         h = self.encoder(x, mask=causal, is_causal=True)
         return self.out_ln(h)
 
+    def content_query(self, seq: torch.Tensor) -> torch.Tensor | None:
+        """(B, L) right-padded rows -> (B, L, d_c): unit mean content vector of the last `content_window`
+        items up to each position (causal), or None without a content channel."""
+        if self.content is None:
+            return None
+        padded = torch.cat([self.content, self.content.new_zeros(1, self.content.shape[1])])
+        cs = padded[seq.clamp(min=-1) % (self.n_items + 1)].cumsum(1)
+        k = self.content_window
+        if cs.shape[1] > k:
+            cs = torch.cat([cs[:, :k], cs[:, k:] - cs[:, :-k]], 1)
+        return F.normalize(cs, dim=-1)
+
+    def logits(self, h: torch.Tensor, table: torch.Tensor, q: torch.Tensor | None,
+               items: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores (N, n_items) — or (N, len(items)) — for user states h (N, dim) and content queries q."""
+        out = h @ (table if items is None else table[items]).T
+        if q is not None and self.content is not None:
+            c = self.content if items is None else self.content[items]
+            out = out + self.content_gain * (q @ c.T)
+        return out
+
     @torch.no_grad()
     def last_hidden(self, seqs: list[np.ndarray], table: torch.Tensor) -> torch.Tensor:
         """Hidden state after the last item of each history (empty histories -> zeros)."""
+        return self.last_state(seqs, table)[0]
+
+    @torch.no_grad()
+    def last_state(self, seqs: list[np.ndarray], table: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(hidden state, content query) after the last item of each history (empty histories -> zeros)."""
         batch, lens = pad_right(seqs, self.max_len)
-        h = self.encode(torch.as_tensor(batch), table)
-        idx = torch.as_tensor(np.maximum(lens - 1, 0))
-        out = h[torch.arange(len(seqs)), idx]
-        out[torch.as_tensor(lens == 0)] = 0.0
-        return out
+        seq = torch.as_tensor(batch)
+        h = self.encode(seq, table)
+        idx, rows, empty = torch.as_tensor(np.maximum(lens - 1, 0)), torch.arange(len(seqs)), torch.as_tensor(lens == 0)
+        out = h[rows, idx]
+        out[empty] = 0.0
+        q = self.content_query(seq)
+        if q is not None:
+            q = q[rows, idx]
+            q[empty] = 0.0
+        return out, q
 
 
 def pad_right(seqs: list[np.ndarray], max_len: int) -> tuple[np.ndarray, np.ndarray]:
@@ -153,6 +214,7 @@ class TrainConfig:
     align_alpha: float = 0.0
     align_temperature: float = 0.1
     id_dropout: float = 0.0
+    text_loss: float = 0.0        # weight of an extra softmax over the text-only table (every item without ID)
     patience: int = 5
     eval_every: int = 1
     time_budget_s: float = 15 * 60
@@ -209,23 +271,33 @@ def train_net(net: SASRecNet, train_seqs: list[np.ndarray], cfg: TrainConfig,
             idx = batches[bi]
             inp, _ = pad_right([pairs[i][0] for i in idx], net.max_len)
             tgt, _ = pad_right([pairs[i][1] for i in idx], net.max_len)
-            table = net.item_table(cfg.id_dropout)
+            side = net.side_part()
+            table = net.item_table(cfg.id_dropout, side=side)
             h = net.encode(torch.as_tensor(inp), table)
+            q = net.content_query(torch.as_tensor(inp))
             tgt_t = torch.as_tensor(tgt)
             valid = tgt_t >= 0
             hv, tv = h[valid], tgt_t[valid]
+            qv = None if q is None else q[valid]
             if cfg.loss == "sampled":
                 pool = allowed if allowed is not None else np.arange(net.n_items)
                 neg = torch.as_tensor(rng.choice(pool, size=min(cfg.n_negatives, len(pool)), replace=False))
                 pos_logit = (hv * table[tv]).sum(-1, keepdim=True)
-                neg_logit = hv @ table[neg].T
+                if qv is not None:
+                    pos_logit = pos_logit + net.content_gain * (qv * net.content[tv]).sum(-1, keepdim=True)
+                neg_logit = net.logits(hv, table, qv, neg)
                 neg_logit = neg_logit.masked_fill(neg.unsqueeze(0) == tv.unsqueeze(1), float("-inf"))
                 loss = F.cross_entropy(torch.cat([pos_logit, neg_logit], 1), torch.zeros(len(tv), dtype=torch.long))
             else:
-                logits = hv @ table.T
+                logits = net.logits(hv, table, qv)
                 if blocked is not None:
                     logits = logits.masked_fill(blocked, float("-inf"))
                 loss = F.cross_entropy(logits, tv)
+            if cfg.text_loss > 0 and side is not None and net.id_emb is not None:
+                text_logits = net.logits(hv, net.text_table(side), qv)  # the same user state must find the target by text
+                if blocked is not None:
+                    text_logits = text_logits.masked_fill(blocked, float("-inf"))
+                loss = loss + cfg.text_loss * F.cross_entropy(text_logits, tv)
             if cfg.align_alpha > 0:
                 loss = loss + cfg.align_alpha * _align_loss(net, tv, cfg.align_temperature)
             opt.zero_grad(set_to_none=True)
