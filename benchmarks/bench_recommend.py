@@ -61,15 +61,46 @@ def features_for(name: str, items, kind: str):
     return ItemFeatures(text=emb)
 
 
-def run_sasrec(label, n_items, train, valid, feats, cfg_over, catalog_mask=None, valid_users=0, impute=False):
+def text_only_scorer(name: str, items, kind: str, last: int = 10):
+    """Simple text-only baseline: cosine between the mean side vector of the last `last` history items and
+    every item (MiniLM titles on Scientific; IDF-weighted attribute bags on amazon-seq)."""
+    import scipy.sparse as sp
+
+    from shopsense.recommend.features import attribute_csr
+
+    if kind == "encoder":
+        emb = features_for(name, items, "encoder").text
+        emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    else:
+        flat, off, vocab = attribute_csr(items)
+        ends = np.append(off[1:], len(flat))
+        rows = np.repeat(np.arange(len(items)), ends - off)
+        m = sp.csr_matrix((np.ones(len(flat)), (rows, flat)), shape=(len(items), len(vocab)))
+        idf = np.log(len(items) / (1.0 + np.asarray((m > 0).sum(0)).ravel()))
+        m = m.multiply(idf).tocsr()
+        norm = np.sqrt(np.asarray(m.multiply(m).sum(1)).ravel())
+        emb = sp.diags(1.0 / np.maximum(norm, 1e-12)) @ m
+
+    def score(hist):
+        out = np.zeros((len(hist), len(items)), np.float32)
+        for i, h in enumerate(hist):
+            q = emb[np.asarray(h)[-last:]].mean(0)
+            out[i] = np.asarray(emb @ np.asarray(q).ravel()).ravel()
+        return out
+
+    return score
+
+
+def run_sasrec(label, n_items, train, valid, feats, cfg_over, catalog_mask=None, valid_users=0, impute=False,
+               fit_bias=False, calib_tol=0.01):
     import torch
 
     from shopsense.evaluate.seq_eval import evaluate_full_ranking
     from shopsense.recommend.sasrec_net import SASRecNet, TrainConfig, train_net
-    from shopsense.recommend.sequential import impute_unseen_ids, mark_unseen_items, net_scores
+    from shopsense.recommend.sequential import fit_unseen_bias, impute_unseen_ids, mark_unseen_items, net_scores
 
     torch.manual_seed(0)
-    arch = {k: cfg_over.pop(k) for k in ("dim", "max_len", "n_layers", "n_heads", "dropout") if k in cfg_over}
+    arch = {k: cfg_over.pop(k) for k in ("dim", "max_len", "n_layers", "n_heads", "dropout", "cold_id") if k in cfg_over}
     net = SASRecNet(n_items, features=feats, **arch)
     tcfg = TrainConfig(**cfg_over)
 
@@ -88,6 +119,10 @@ def run_sasrec(label, n_items, train, valid, feats, cfg_over, catalog_mask=None,
     res = train_net(net, train, tcfg, validate=validate, catalog_mask=catalog_mask, progress=False,
                     log=lambda s: log(f"{label}{s}"))
     seen = mark_unseen_items(net, train)
+    res.calibration = None
+    if fit_bias:  # logit boost of never-seen items, chosen on ALL validation users (never on test)
+        res.calibration = fit_unseen_bias(net, train, valid, calib_tol)
+        log(f"{label}: unseen-item bias {res.calibration}")
     if impute:
         log(f"{label}: imputed ID vectors of {impute_unseen_ids(net, seen)} unseen items from their side part")
     log(f"{label}: best epoch {res.best_epoch} valid NDCG@10 {res.best_valid_ndcg10:.4f} "
@@ -101,6 +136,19 @@ def main() -> int:
     ap.add_argument("--models", default="pop,als,id,fused")
     ap.add_argument("--cold-start", action="store_true")
     ap.add_argument("--cold-frac", type=float, default=0.1)
+    ap.add_argument("--cold-valid", action="store_true",
+                    help="cold items may also be the validation target (reported as valid cold-* figures, used to "
+                         "choose cold-start settings without looking at test); they stay out of training")
+    ap.add_argument("--cold-id", default="zero", choices=["zero", "learned"],
+                    help="fused model: ID vector of items without one (unseen / dropped)")
+    ap.add_argument("--content", action="store_true",
+                    help="fused model: content channel (cosine of fixed text/attribute vectors to the recent history)")
+    ap.add_argument("--fit-unseen-bias", action="store_true",
+                    help="fused model: after training, fit the logit boost of never-seen items on validation")
+    ap.add_argument("--calib-tol", type=float, default=0.01,
+                    help="relative validation NDCG@10 the fitted new-item boost may cost")
+    ap.add_argument("--text-loss", type=float, default=0.0,
+                    help="fused model: weight of the extra softmax over the text-only item table")
     ap.add_argument("--budget-min", type=float, default=12.0, help="training wall-time cap per SASRec model")
     ap.add_argument("--epochs", type=int, default=200)
     ap.add_argument("--dropout", type=float, default=0.3)
@@ -133,17 +181,18 @@ def main() -> int:
     seqs = data.sequences
     cold = None
     if args.cold_start:
-        cold, seqs = cold_item_split(seqs, n_items, args.cold_frac, seed=0)
+        cold, seqs = cold_item_split(seqs, n_items, args.cold_frac, seed=0, keep_last=2 if args.cold_valid else 1)
     train, valid, test, _ = loo_split(seqs)
     test_hist = [np.concatenate([t, [v]]) for t, v in zip(train, valid)]
     cold_users = np.flatnonzero(cold[test]) if cold is not None else None
+    cold_valid_users = np.flatnonzero(cold[valid]) if cold is not None else np.zeros(0, np.int64)
     catalog = None if cold is None else ~cold
     log(f"{args.dataset}: {len(train)} users, {n_items} items, {sum(len(s) for s in seqs)} interactions"
         + (f"; cold items {int(cold.sum())}, cold test users {len(cold_users)}" if cold is not None else ""))
 
     results: dict[str, dict] = {}
 
-    def report(label, score_fn, wall):
+    def report(label, score_fn, wall, per_user_state=False):
         ranks = rank_targets(score_fn, test_hist, test)
         r = summarize(ranks)
         r["train_wall_s"] = round(wall, 1)
@@ -153,6 +202,12 @@ def main() -> int:
             r["cold_n_users"] = int(len(cold_users))
             r["cold_HR@100"] = float(np.mean(ranks[cold_users] < 100)) if len(cold_users) else 0.0
             r["cold_median_rank"] = float(np.median(ranks[cold_users])) if len(cold_users) else 0.0
+            r["cold_HR@20"] = float(np.mean(ranks[cold_users] < 20)) if len(cold_users) else 0.0
+        if len(cold_valid_users) and not per_user_state:  # the same figures on cold *validation* targets (what settings are chosen on)
+            vr = rank_targets(score_fn, [train[i] for i in cold_valid_users], valid[cold_valid_users])
+            r.update({"valid_cold_n_users": int(len(vr)), "valid_cold_HR@10": float(np.mean(vr < 10)),
+                      "valid_cold_NDCG@10": summarize(vr)["NDCG@10"], "valid_cold_HR@20": float(np.mean(vr < 20)),
+                      "valid_cold_median_rank": float(np.median(vr))})
         results[label] = r
         log(f"{label}: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()))
 
@@ -185,7 +240,12 @@ def main() -> int:
         if catalog is not None:
             itf = itf * catalog[:, None]  # the CF model never saw the cold items: zero factors
         wall = time.time() - t0
-        report("ALS (implicit)", lambda h, _c=[0]: _als_batch(uf, itf, h, _c), wall)
+        report("ALS (implicit)", lambda h, _c=[0]: _als_batch(uf, itf, h, _c), wall, per_user_state=True)
+    if "text" in models:
+        kind = "encoder" if args.dataset == "Scientific" else "attributes"
+        t0 = time.time()
+        fn = text_only_scorer(args.dataset, data.dataset.items, kind)
+        report(f"Text-only cosine ({'MiniLM text' if kind == 'encoder' else 'attribute bags'})", fn, time.time() - t0)
     sas_common = dict(dim=64, max_len=50, n_layers=2, n_heads=1, dropout=args.dropout, epochs=args.epochs,
                       batch_size=args.batch_size, lr=args.lr, patience=args.patience, time_budget_s=args.budget_min * 60)
     if "id" in models:
@@ -196,12 +256,25 @@ def main() -> int:
     if "fused" in models:
         kind = "encoder" if args.dataset == "Scientific" else "attributes"
         feats = features_for(args.dataset, data.dataset.items, kind)
+        if args.content:
+            from shopsense.recommend.features import content_vectors
+
+            feats.content = content_vectors(feats.text, feats.attr_index, feats.attr_offsets, feats.n_attrs)
         net, res = run_sasrec("SASRec fused", n_items, train, valid, feats,
-                              dict(sas_common, id_dropout=args.id_dropout, align_alpha=args.align), catalog,
-                              args.valid_users, impute=args.impute)
+                              dict(sas_common, id_dropout=args.id_dropout, align_alpha=args.align,
+                                   cold_id=args.cold_id, text_loss=args.text_loss), catalog,
+                              args.valid_users, impute=args.impute, fit_bias=args.fit_unseen_bias,
+                              calib_tol=args.calib_tol)
         label = f"SASRec fused ({'MiniLM text' if kind == 'encoder' else 'attributes'}) (ours)"
+        if res.calibration and res.calibration["bias"] != 0.0:  # the same model without the new-item boost
+            boost = float(net.unseen_bias)
+            net.unseen_bias.fill_(0.0)
+            report(label + " without new-item boost", lambda h: net_scores(net, h), res.wall_s)
+            net.unseen_bias.fill_(boost)
         report(label, lambda h: net_scores(net, h), res.wall_s)
-        results[label].update(best_epoch=res.best_epoch, epochs_run=res.epochs_run, valid_ndcg10=res.best_valid_ndcg10)
+        results[label].update(best_epoch=res.best_epoch, epochs_run=res.epochs_run, valid_ndcg10=res.best_valid_ndcg10,
+                              calibration=res.calibration,
+                              content_gain=None if net.content_gain is None else float(net.content_gain.detach()))
 
     for m, proc in children:
         if proc.wait() != 0:
@@ -265,6 +338,50 @@ NOTES = [
 ]
 
 
+def fused_setting(a: dict) -> str:
+    out = (f"id_dropout {a.get('id_dropout')}, align alpha {a.get('align')}, "
+           f"ID imputation for unseen items {'on' if a.get('impute') else 'off'}")
+    if a.get("cold_id", "zero") != "zero" or a.get("content") or a.get("text_loss") or a.get("fit_unseen_bias"):
+        out += (f", null ID {a.get('cold_id', 'zero')}, content channel {'on' if a.get('content') else 'off'}, "
+                f"text loss {a.get('text_loss', 0.0)}, new-item boost "
+                f"{'fitted on validation (tolerance ' + str(a.get('calib_tol', 0.0)) + ')' if a.get('fit_unseen_bias') else 'none'}")
+    return out
+
+
+def cold_validation_lines() -> list[str]:
+    """Runs with --cold-valid: every model's cold-start figures on validation (what was chosen on) and test."""
+    lines = ["## Cold start, validated on cold targets (runs `_cv*`)", "",
+             "10% of items held out of training entirely; cold items may be the validation item (`--cold-valid`), "
+             "so cold-start settings are chosen on validation users whose validation item is cold, never on test. "
+             "'valid' columns: validation users (history = training part); 'test' columns: test users whose test "
+             "item is cold (history = training part + validation item). Median rank: 0 = first, out of all items.",
+             "", "| dataset | run | model | setting | valid cold HR@10 | valid cold NDCG@10 | valid all NDCG@10 "
+             "| valid NDCG@10, early-stopping users | test cold users | test cold HR@10 | test cold NDCG@10 | test cold HR@20 | test cold median rank "
+             "| test all-user NDCG@10 | train s | epochs (best) |", "|" + "---|" * 16]
+    for f in sorted(OUT.glob("recommend_*_cold_cv*.json")):
+        if "_part_" in f.name:
+            continue
+        meta = json.loads(f.read_text())
+        a = meta["args"]
+        for k, r in meta["results"].items():
+            setting = fused_setting(a) if k.startswith("SASRec fused") else ""
+            cal = r.get("calibration") or {}
+            if cal and "without new-item boost" not in k:
+                setting += f"; fitted boost {cal.get('bias')}"
+            vall = ""
+            if cal.get("ndcg10_by_bias"):
+                grid, fitted = cal["ndcg10_by_bias"], f"{cal.get('bias', 0):g}"
+                vall = f"{grid.get('0', float('nan')):.4f} (boost 0) / {grid.get(fitted, float('nan')):.4f} (fitted)"
+            ep = f"{r['epochs_run']} ({r['best_epoch']})" if "epochs_run" in r else ""
+            v_es = f"{r['valid_ndcg10']:.4f}" if "valid_ndcg10" in r else ""
+            lines.append(
+                f"| {meta['dataset']} | {a.get('tag')} | {k} | {setting} | {r.get('valid_cold_HR@10', float('nan')):.4f} | "
+                f"{r.get('valid_cold_NDCG@10', float('nan')):.4f} | {vall} | {v_es} | {r['cold_n_users']} | "
+                f"{r['cold_HR@10']:.4f} | {r['cold_NDCG@10']:.4f} | {r.get('cold_HR@20', float('nan')):.4f} | "
+                f"{r['cold_median_rank']:.0f} | {r['NDCG@10']:.4f} | {r['train_wall_s']:.0f} | {ep} |")
+    return lines + [""]
+
+
 def write_report(path: Path) -> None:
     """Markdown of every benchmarks/out/recommend_<dataset>[_cold].json (measured figures only)."""
     lines = ["# Recommendation benchmark (issue 4)", "",
@@ -277,8 +394,7 @@ def write_report(path: Path) -> None:
         meta = json.loads(f.read_text())
         ds, cold = meta["dataset"], meta["cold_start"]
         a = meta["args"]
-        variant = (f"fused model: id_dropout {a.get('id_dropout')}, align alpha {a.get('align')}, "
-                   f"ID imputation for unseen items {'on' if a.get('impute') else 'off'}")
+        variant = f"fused model: {fused_setting(a)}"
         lines += [f"## {ds}{' — cold start (10% of items held out of training)' if cold else ''}"
                   f"{' — run ' + a['tag'] if a.get('tag') else ''}", "", variant + ".", "",
                   f"{meta['date_utc']}, {meta['machine'].replace(' (torch threads 2)', '')}, torch threads "
@@ -313,6 +429,7 @@ def write_report(path: Path) -> None:
                      for k, r in meta["results"].items() if "cold_HR@100" in r]
             lines += ([""] + ["- " + e for e in extra]) if extra else []
         lines.append("")
+    lines += cold_validation_lines()
     lines += ["## Cold-start summary (HR@10 of test users whose target item was held out of training)", "",
               "| dataset | run | model | cold users | cold HR@10 | cold NDCG@10 | all-user NDCG@10 |", "|---|---|---|---|---|---|---|"]
     for f in sorted(OUT.glob("recommend_*_cold*.json")):
