@@ -195,8 +195,9 @@ def serve_main(data_dir: str, port: int, workers: int = 1) -> None:
         os.environ.update({"SHOPSENSE_DATA_DIR": str(Path(data_dir).resolve()),
                            "SHOPSENSE_PSEUDONYM_KEY": "bench-key-0123456789abcdef",
                            "SHOPSENSE_TEXT__ENCODER": "hashing", "SHOPSENSE_INGEST__PROGRESS": "false"})
-        uvicorn.run("shopsense.serve.app:create_app_from_env", factory=True, host="127.0.0.1", port=port,
-                    log_level="warning", workers=workers)
+        from shopsense.serve.workers import run_workers
+
+        run_workers("shopsense.serve.app:create_app_from_env", "127.0.0.1", port, workers)
         return
     from shopsense.serve.app import create_app
 

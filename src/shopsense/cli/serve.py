@@ -73,8 +73,9 @@ def cmd_serve(args: argparse.Namespace, settings: Any) -> int:
         # each worker process loads the saved engine itself; settings reach it through the environment
         del eng
         _export_settings(settings, getattr(args, "config", None))
-        uvicorn.run("shopsense.serve.app:create_app_from_env", factory=True, host=host, port=port,
-                    log_level="warning", workers=workers)
+        from shopsense.serve.workers import run_workers
+
+        run_workers("shopsense.serve.app:create_app_from_env", host, port, workers)
         return 0
     uvicorn.run(create_app(settings, engine=eng), host=host, port=port, log_level="warning", workers=1)
     return 0

@@ -72,8 +72,10 @@ class ServingEngine:
         if not cands:
             return []
         ctx = FeatureContext(self.items, self.popularity, profile)
-        X = featurize(cands, ctx)
         ranker = self.ranker if extra_scores is None else self.rules_ranker
+        # features are per candidate: with scores given (search, item pages) only the returned items
+        # need them, for their breakdown — 10 rows instead of every candidate
+        X = featurize(cands, ctx) if extra_scores is None else None
         scores = ranker.score(X) if extra_scores is None else extra_scores
         ids = [c.item_id for c in cands]
         purchased = profile.purchased if profile else None
@@ -90,6 +92,11 @@ class ServingEngine:
             pin_ok = {p for p in self.config.pinned if p in self.items and p not in exclude
                       and apply_rules([p], np.ones(1), self.items, self.config, purchased, exclude)[0][0]}
             final_ids, pinned = place_pins(final_ids, self.config.pinned, pin_ok, n)
+        if X is None:
+            X = np.full((len(cands), len(FEATURES)), np.nan)
+            shown = [i for i in (by_id.get(iid) for iid in final_ids) if i is not None]
+            if shown:
+                X[shown] = featurize([cands[i] for i in shown], ctx)
         out = []
         for iid in final_ids:
             i = by_id.get(iid)

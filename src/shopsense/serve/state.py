@@ -46,4 +46,7 @@ class AppState:
         """Build/load the new engine *outside* the lock (requests keep being served), then swap."""
         new = loader()
         self.swap(new)
+        import gc
+
+        gc.freeze()  # the new engine's objects join the frozen heap (see serve.app._freeze_heap)
         return new
