@@ -167,28 +167,36 @@ class SqliteStore(ReadsMixin, QualityMixin):
     def _write_events(self, c: sqlite3.Connection, run: RunState, rows: Sequence[tuple], res: ChunkResult) -> list[tuple]:
         # Row: (line, event_id, user_key, item_id, type, value, query, ts, session). Identity: the id
         # alone when the shop gave it (odd), else (ts, id) — the store's keys, see SCHEMA.
-        first: dict[Any, tuple] = {}
         dup_rows: list[tuple] = []
-        for r in rows:
-            k = r[1] if r[1] & 1 else (r[7], r[1])
-            if k in first:
-                dup_rows.append(r)
-            else:
-                first[k] = r
+        if len({r[1] for r in rows}) == len(rows):  # all ids distinct (the usual case): so are the keys
+            cand: Sequence[tuple] = rows
+        else:
+            first: dict[Any, tuple] = {}
+            for r in rows:
+                k = r[1] if r[1] & 1 else (r[7], r[1])
+                if k in first:
+                    dup_rows.append(r)
+                else:
+                    first[k] = r
+            cand = list(first.values())
         # Against the store: a content-id event later than everything stored cannot be there, so a
         # time-ordered log is checked at its chunk boundaries only; given ids are always looked up.
         top = c.execute("SELECT MAX(ts) FROM events").fetchone()[0]
-        given = [k for k in first if not isinstance(k, tuple)]
+        given = [r[1] for r in cand if r[1] & 1]
         stored: set[Any] = set()
         if given:
             stored.update(e for (e,) in c.execute("SELECT event_id FROM events WHERE (event_id & 1) = 1 AND event_id IN "
                                                   "(SELECT value FROM json_each(?))", (json.dumps(given),)))
         if top is not None:
             probe = "SELECT 1 FROM events WHERE ts=? AND event_id=?"
-            stored.update(k for k in first if isinstance(k, tuple) and k[0] <= top and c.execute(probe, k).fetchone())
+            stored.update((r[7], r[1]) for r in cand if not r[1] & 1 and r[7] <= top
+                          and c.execute(probe, (r[7], r[1])).fetchone())
         if stored:
-            dup_rows.extend(first.pop(k) for k in stored)
-        fresh = list(first.values())
+            fresh = []
+            for r in cand:
+                (dup_rows if (r[1] if r[1] & 1 else (r[7], r[1])) in stored else fresh).append(r)
+        else:
+            fresh = list(cand)
         _insert_events(c, [r[1:] for r in fresh])
         res.accepted = len(fresh)
         return [(r[0], "duplicate_id", "event_id", "the same event (same id, or same user, item, type, time and value) "
