@@ -5,19 +5,29 @@ and is only imported from inside functions of `sequential.py` and the benchmark)
 
 Item representation (shared by the input and the output layer, as in SASRec):
 
-    e_i = E_id[i] + W_text · t_i + mean(A[a] for a in attributes(i))
+    e_i = (E_id[i] if i has an ID vector else n) + W_text · t_i + mean(A[a] for a in attributes(i))
 
-- `E_id` is the ID embedding (rows of items never seen in training are zeroed after fit, so a brand-new
-  item is represented by its text part alone instead of by an untrained random vector);
+- `E_id` is the ID embedding; items never seen in training have none (`id_mask` 0) and get `n`, zero or one
+  learned "null ID" vector (`cold_id`), so a brand-new item is represented by its text part plus a learned offset
+  instead of by an untrained random vector;
 - `t_i` a fixed pretrained text embedding (MiniLM) projected by a learned linear map;
 - `A` learned attribute embeddings (amazon-seq files carry attribute ids instead of titles).
 Any of the three parts can be off: ID-only SASRec is `use_id=True` with no text and no attributes.
 
+Score of item i after history u:  h_u · e_i  [+ g · cos(c_u, c_i)]  [+ b if i is unseen in training]
+- the optional content channel: c_i fixed unit vectors (text / IDF attribute bag), c_u the normalised mean of
+  the last `content_window` history items' vectors, g one learned gain. Nothing item-specific is learned, so it
+  scores a never-seen item exactly as it would a trained one (the learned text part does not: it is fitted to
+  the trained items and generalises worse to new ones);
+- b, `unseen_bias`, is a calibration fitted after training on validation users (`sequential.fit_unseen_bias`).
+
 Loss: full-softmax cross-entropy over all items at every position of the (right-padded) sequence —
 which trains on every prefix in one pass — or a sampled softmax with shared uniform negatives;
 plus an optional alignment term L = L_rec + alpha * L_align (in-batch InfoNCE between the ID vector and
-the text/attribute vector of the target items). `id_dropout` zeroes whole ID vectors during training
-so the model also learns to rank items from their text alone (DropoutNet-style cold-start training).
+the text/attribute vector of the target items), and an optional text loss (a second full softmax over the
+text-only table, every item scored as if it had no ID). `id_dropout` replaces whole ID vectors by the null ID
+during training (input and output side alike) so the model also learns to rank items from their text alone
+(DropoutNet-style cold-start training).
 
 Hand-written rather than taken from RecBole: RecBole pins numpy<2 and an old torch, and none of the
 maintained libraries fuse a frozen text embedding into SASRec's item table.
