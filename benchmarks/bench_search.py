@@ -242,9 +242,9 @@ def main(argv=None) -> int:
             (f"hybrid ({method} fusion)", dict(mode="hybrid", understand=False, rerank=False)),
             ("hybrid + query understanding", dict(mode="hybrid", understand=True, rerank=False)),
             ("hybrid + QU + LambdaRank re-ranker", dict(mode="hybrid", understand=True, rerank=True))]
-    for name, kw in spec:
+    for name, run_kw in spec:
         t = time.time()
-        rows.append(evaluate_rankings(engine_runs(engine, tqs, test_q, **kw), tqrels, name=name))
+        rows.append(evaluate_rankings(engine_runs(engine, tqs, test_q, **run_kw), tqrels, name=name))
         log(f"   {name}: NDCG@10 {rows[-1].ndcg:.4f} ({time.time() - t:.0f}s)")
     lat = rerank_latency(engine, tqs, test_q[: a.latency_queries])
     log(f"   re-ranker stage latency: {lat}")

@@ -76,6 +76,10 @@ def test_v2_features_read_the_query_and_title(engine):
     assert (col["n_missing"][both] == 0).all() and (col["fz_token_set"][both] == 100).all()
     np.testing.assert_array_equal(col["position"], np.arange(len(order)))
     assert sorted(col["cos_rank"].tolist()) == list(range(len(order)))
+    from rapidfuzz import fuzz
+
+    np.testing.assert_allclose(col["fz_partial"], [fuzz.partial_ratio("steel hose", t.lower()) for t in titles],
+                               rtol=1e-5)
     # without the raw query, the surface/fuzzy features are neutral rather than failing
     X0 = features(engine, cand, order)
     assert (X0[:, FEATURES.index("raw_cov")] == 0).all()

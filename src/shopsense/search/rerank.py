@@ -5,6 +5,7 @@ saved as LightGBM's text model inside JSON (no pickle)."""
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -37,10 +38,17 @@ def _prefix_hit(t: str, doc: list[str]) -> bool:
     return len(t) >= 3 and any(len(x) >= 3 and (x.startswith(t[:4]) or t.startswith(x[:4])) for x in doc)
 
 
+@lru_cache(maxsize=200_000)
+def _surface(title: str) -> frozenset[str]:
+    """Surface words of a title (normalising is the slow part of the features; titles repeat across
+    queries, so a bounded cache keeps the per-query cost down)."""
+    return frozenset(words(title))
+
+
 def features(engine: "SearchEngine", cand: "Candidates", idx: np.ndarray, query: str = "") -> np.ndarray:
     """Feature matrix (len(idx), len(FEATURES)) for candidates `idx` of `cand` (in their current order);
     `query` is the shopper's raw text (surface-word coverage and fuzzy ratios)."""
-    from rapidfuzz import fuzz
+    from rapidfuzz import fuzz, process
 
     q = cand.tokens
     uq = list(dict.fromkeys(q))
@@ -57,6 +65,10 @@ def features(engine: "SearchEngine", cand: "Candidates", idx: np.ndarray, query:
     idx = np.asarray(idx)
     X = np.zeros((len(idx), len(FEATURES)), np.float32)
     docs, texts = engine.lexical.docs, engine.lex_texts
+    tlows = [texts[int(cand.rows[i])].lower() for i in idx.tolist()]
+    fz = (np.stack([process.cdist([qlow], tlows, scorer=sc, workers=1)[0]
+                    for sc in (fuzz.token_set_ratio, fuzz.partial_ratio, fuzz.token_sort_ratio)], 1)
+          if len(tlows) else np.zeros((0, 3)))
     for j, i in enumerate(idx.tolist()):
         row = int(cand.rows[i])
         d, title = docs[row], texts[row]
@@ -66,9 +78,8 @@ def features(engine: "SearchEngine", cand: "Candidates", idx: np.ndarray, query:
         first = next((p for p, t in enumerate(d) if t in quset), len(d))
         last = d.index(q[-1]) / max(1, len(d)) if q and q[-1] in ds else -1.0
         phrase = float(len(q) > 1 and any(d[s:s + len(q)] == q for s in range(len(d) - len(q) + 1)))
-        tws = set(words(title)) if rws else set()
+        tws = _surface(title) if rws else frozenset()
         dnum = [t for t in d if _is_num(t)]
-        tlow = title.lower()
         X[j] = (cand.lex[i], cand.lex[i] / lmax if lmax > 0 else 0.0,
                 cand.lex_rank[i] if cand.lex_rank[i] > 0 else 1000, cand.cos[i], cand.cos[i] - cmax,
                 cand.dense_rank[i] if cand.dense_rank[i] > 0 else 1000,
@@ -81,7 +92,7 @@ def features(engine: "SearchEngine", cand: "Candidates", idx: np.ndarray, query:
                 sum(w for w, h in zip(qidf, hit) if h) / sidf, len(miss), max(miss) if miss else 0.0, sidf,
                 last, phrase, len(rws & tws) / len(rws) if rws else 0.0,
                 sum(_prefix_hit(t, d) for t, h in zip(uq, hit) if not h) / len(uq) if uq else 0.0,
-                fuzz.token_set_ratio(qlow, tlow), fuzz.partial_ratio(qlow, tlow), fuzz.token_sort_ratio(qlow, tlow),
+                fz[j, 0], fz[j, 1], fz[j, 2],
                 len(dnum), sum(t not in quset for t in dnum), len(query), lmax, cmax, j, 0.0)
     if len(X):
         c = X[:, FEATURES.index("cos")]
