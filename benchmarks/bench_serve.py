@@ -341,7 +341,8 @@ def measure(a, work: Path, big: Path, ds, report: dict) -> None:
             if len(w) >= 2:
                 queries.append(" ".join(rng.sample(w, 2)))
         search_paths = [f"/search?q={q.replace(' ', '+')}&n=10" for q in queries]
-        with httpx.Client(base_url=base, timeout=30) as c:  # warm-up: first calls in every worker
+        # warm-up without keep-alive, so the calls spread over every worker
+        with httpx.Client(base_url=base, timeout=30, limits=httpx.Limits(max_keepalive_connections=0)) as c:
             for p in rec_paths[:50 * a.workers] + search_paths[:50 * a.workers]:
                 c.get(p)
         report["load_before_wrk"] = os.getloadavg()
@@ -380,7 +381,7 @@ def write_md(r: dict) -> None:
         f"Run {m0['date']} on {m0['cpu']}, {m0['cores']} cores, Python {m0['python']}; "
         f"load average at start {tuple(round(x, 1) for x in m0['loadavg'])}, before wrk "
         f"{tuple(round(x, 1) for x in r['load_before_wrk'])}, at end {tuple(round(x, 1) for x in m1['loadavg'])} "
-        "(the machine was shared with other jobs: every figure below is under that load).", "",
+        "(the benchmark's own processes included; nothing else ran).", "",
         f"Catalog: {r['catalog']['items']:,} items (sample replicated with new ids), {r['catalog']['users']:,} users, "
         f"{r['catalog']['events']:,} events; ingest {r['catalog']['ingest_s']} s, build {r['catalog']['build_s']} s "
         f"(hashing text encoder{'; store and models from the run of ' + r['catalog']['reused_from'] + ', reused' if r['catalog'].get('reused_from') else ''}), "
