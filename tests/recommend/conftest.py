@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 
@@ -14,3 +15,20 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def own_cold_item_wins():
+    """Share of withheld users (user ids `(…, g)`) whose own never-seen item `g{g}new0` scores strictly first
+    among the never-seen items `cold`; `check(out)` runs on every answer."""
+    def wins(rec, ds, withheld, cold, check=None) -> float:
+        out_w = []
+        for u in withheld:
+            out = rec.recommend(u, n=ds.n_items, filters={"item_ids": cold})
+            s = dict(zip(out.ids, out.scores))
+            own = f"g{u[1]}new0"
+            out_w.append(s[own] > max(v for k, v in s.items() if k != own))
+            if check is not None:
+                check(out)
+        return float(np.mean(out_w))
+    return wins

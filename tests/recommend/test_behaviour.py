@@ -67,7 +67,7 @@ def test_new_items_get_neighbours_through_text():
     assert "g2new0" in session.ids
 
 
-def test_fused_sequential_ranks_never_seen_items_by_text_but_id_only_cannot():
+def test_fused_sequential_ranks_never_seen_items_by_text_but_id_only_cannot(own_cold_item_wins):
     ds, withheld = checkerboard(n_groups=4, users_per_group=10, cold_items_per_group=1)
     base = dict(dim=16, max_len=10, n_layers=1, dropout=0.1, epochs=80, batch_size=16, lr=1e-2, holdout_last=False)
     fused = SequentialRecommender(SequentialConfig(text_features="attributes", id_dropout=0.3, **base),
@@ -75,18 +75,8 @@ def test_fused_sequential_ranks_never_seen_items_by_text_but_id_only_cannot():
     id_only = SequentialRecommender(SequentialConfig(text_features="none", id_dropout=0.0, **base),
                                     progress=False).fit(ds)
     cold = [f"g{g}new0" for g in range(4)]  # items with no events at all
-
-    def own_cold_item_strictly_first(rec):
-        wins = []
-        for u in withheld:
-            out = rec.recommend(u, n=ds.n_items, filters={"item_ids": cold})
-            s = dict(zip(out.ids, out.scores))
-            own = f"g{u[1]}new0"
-            wins.append(s[own] > max(v for k, v in s.items() if k != own))
-        return float(np.mean(wins))
-
-    assert own_cold_item_strictly_first(fused) >= 0.9
-    assert own_cold_item_strictly_first(id_only) == 0.0  # all never-seen items look the same without text
+    assert own_cold_item_wins(fused, ds, withheld, cold) >= 0.9
+    assert own_cold_item_wins(id_only, ds, withheld, cold) == 0.0  # all never-seen items look the same without text
 
 
 def test_hybrid_routes_and_explains():
