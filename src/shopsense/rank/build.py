@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -183,8 +184,6 @@ def load_engine(settings: Any, folder: str | Path, items: dict | None = None) ->
             except OSError as e:  # already there (the other process won), or a read-only folder
                 log.info("CF table not saved in %s: %s", folder, e)
             finally:
-                import shutil
-
                 shutil.rmtree(tmp, ignore_errors=True)
         eng.sources.cf_table = table
     eng.built_at, eng.info = meta["built_at"], meta.get("info", {})

@@ -57,20 +57,17 @@ class CFTable:
             scores[a:b] = np.where(ok, ts, 0.0)
         return cls(rows, scores, m.source)
 
-    def lookup(self, user_row: int, n: int) -> ItemList | None:
-        """The user's top-`n`, or None when the table cannot answer (the caller asks the model)."""
+    def top(self, user_row: int, n: int, ids: list[str]) -> ItemList | None:
+        """The user's top-`n` as the model would return it, or None when the table cannot answer (the
+        caller asks the model)."""
         if user_row < 0 or user_row >= len(self.rows) or n > self.k or self.rows[user_row, 0] < 0:
             return None
         r = self.rows[user_row, :n]
         r = r[r >= 0]
         if len(r) < n:
             return None  # fewer than n scorable items: the model backfills, keep its behaviour
-        return r, self.scores[user_row, :n].astype(np.float64)
-
-    def to_itemlist(self, ids: list[str], found: tuple[np.ndarray, np.ndarray]) -> ItemList:
-        r, s = found
-        return ItemList([ids[i] for i in r], s, [[{"source": self.source, "via": "user factors", "rank": j + 1}]
-                                                 for j in range(len(r))])
+        return ItemList([ids[i] for i in r], self.scores[user_row, :n].astype(np.float64),
+                        [[{"source": self.source, "via": "user factors", "rank": j + 1}] for j in range(n)])
 
     def save(self, folder: str | Path) -> None:
         folder = Path(folder)

@@ -56,9 +56,9 @@ class Sources:
         def run() -> ItemList:
             if user_key and user_key in m.user_vocab:
                 if self.cf_table is not None:
-                    found = self.cf_table.lookup(m.user_vocab.get(user_key), n)
-                    if found is not None:
-                        return self.cf_table.to_itemlist(m.item_vocab.ids, found)
+                    hit = self.cf_table.top(m.user_vocab.get(user_key), n, m.item_vocab.ids)
+                    if hit is not None:
+                        return hit
                 return m.recommend(user_key, n)
             if recent:  # unknown to the model (new shopper): fold the session in
                 return m.recommend(list(recent), n)

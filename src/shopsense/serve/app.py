@@ -47,7 +47,7 @@ def create_app(settings: Any, engine: Any = None, store: Any = None) -> FastAPI:
             from shopsense.rank.build import build_engine
 
             engine = build_engine(settings, dataset)
-    warm_up(engine)
+    engine.warm_up()
     book = ProfileBook(settings.rank.event_weights, settings.rank.profile_recent)
     book.load_dataset(dataset, engine.items.get)
 
@@ -83,19 +83,6 @@ def create_app(settings: Any, engine: Any = None, store: Any = None) -> FastAPI:
         app.router.on_shutdown.append(store.close)
     _freeze_heap()
     return app
-
-
-def warm_up(engine: Any) -> None:
-    """One search and one recommendation before the first request: the first search of a fresh engine
-    builds lazy structures (measured ~1 s on the 100k-item benchmark catalog), which would otherwise
-    stall the first shopper's request and every request queued behind it in that worker."""
-    import logging
-
-    try:
-        engine.search("warm up", None, 1)
-        engine.recommend(None, None, 1)
-    except Exception as e:  # noqa: BLE001 - a warm-up failure must not stop the server; requests report it
-        logging.getLogger(__name__).warning("warm-up failed: %s", e)
 
 
 def _freeze_heap() -> None:

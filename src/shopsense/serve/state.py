@@ -45,9 +45,7 @@ class AppState:
     def reload(self, loader: Callable[[], ServingEngine]) -> ServingEngine:
         """Build/load the new engine *outside* the lock (requests keep being served), then swap."""
         new = loader()
-        from shopsense.serve.app import warm_up
-
-        warm_up(new)  # before it takes traffic
+        new.warm_up()  # before it takes traffic
         self.swap(new)
         import gc
 
