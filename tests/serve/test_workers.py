@@ -1,26 +1,96 @@
-"""`serve.workers > 1`: the listening socket handed to uvicorn's worker processes."""
+"""`serve.workers > 1`: one SO_REUSEPORT socket per worker process, so the kernel spreads connections."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shopsense.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_worker_socket_is_tcp_so_asyncio_turns_nagle_off(monkeypatch):
+def pid_app():
+    """A tiny app factory for the supervisor test: answers with the process id that served it."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/pid")
+    async def pid() -> dict:
+        return {"pid": os.getpid()}
+
+    return app
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_worker_socket_carries_tcp_protocol_so_asyncio_turns_nagle_off():
     """asyncio sets TCP_NODELAY only on sockets whose protocol is IPPROTO_TCP; uvicorn's own worker
-    socket has protocol 0, which left Nagle on (~40 ms stalls). Ours must carry the protocol."""
-    from uvicorn.supervisors import Multiprocess
+    socket has protocol 0, which left Nagle on (~40 ms stalls)."""
+    from shopsense.serve.workers import listen_socket
 
+    with listen_socket("127.0.0.1", 0, reuse_port=True) as s:
+        assert s.proto == socket.IPPROTO_TCP
+        assert s.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
+
+
+def test_port_in_use_is_a_clear_error():
     from shopsense.serve.workers import run_workers
 
-    seen = {}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        with pytest.raises(ConfigError, match="already in use"):
+            run_workers("tests.serve.test_workers:pid_app", "127.0.0.1", busy.getsockname()[1], 2)
 
-    def fake_run(self):
-        sock = self.sockets[0]
-        seen.update(proto=sock.proto, family=sock.family, workers=self.config.workers,
-                    app=self.config.app, factory=self.config.factory, bound=sock.getsockname()[1])
 
-    monkeypatch.setattr(Multiprocess, "run", fake_run)
-    run_workers("shopsense.serve.app:create_app_from_env", "127.0.0.1", 0, 3)
-    assert seen["proto"] == socket.IPPROTO_TCP and seen["family"] == socket.AF_INET
-    assert seen["workers"] == 3 and seen["factory"] and seen["app"] == "shopsense.serve.app:create_app_from_env"
-    assert seen["bound"] > 0
+def test_connections_spread_over_workers_and_sigterm_stops_them():
+    port = _free_port()
+    code = ("from shopsense.serve.workers import run_workers; "
+            f"run_workers('tests.serve.test_workers:pid_app', '127.0.0.1', {port}, 2)")
+    sup = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    clients = []
+    try:
+        deadline = time.time() + 60
+        pids: Counter = Counter()
+        while time.time() < deadline:
+            try:
+                # 16 keep-alive connections, as wrk -c16 opens them: each is served by one worker for good
+                clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) for _ in range(16)]
+                pids = Counter(c.get("/pid").json()["pid"] for c in clients)
+                if len(pids) == 2:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+            for c in clients:
+                c.close()
+            clients = []
+            time.sleep(0.3)
+        assert len(pids) == 2, f"connections did not reach both workers: {pids}"
+        # the kernel hashes connections over the two sockets: both workers hold several
+        # (P(a worker gets fewer than 2 of 16) ≈ 0.05 %)
+        assert min(pids.values()) >= 2, pids
+        for c in clients:  # a connection stays with its worker
+            assert c.get("/pid").json()["pid"] in pids
+    finally:
+        for c in clients:
+            c.close()
+        sup.send_signal(signal.SIGTERM)
+        assert sup.wait(timeout=40) == 0
+    for pid in pids:  # the workers are gone too
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
