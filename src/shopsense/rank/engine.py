@@ -125,9 +125,11 @@ class ServingEngine:
         return self._finish(cands, profile, n, ex)
 
     def search(self, query: str, profile: UserProfile | None, n: int = 10, filters: dict | None = None,
-               facets: bool = True) -> dict[str, Any]:
+               facets: bool = True, query_vector=None) -> dict[str, Any]:
+        """`query_vector`: the encoding of `sources.search_engine.dense_query(query)` when the caller
+        has it (the server encodes concurrent requests' queries in one batch)."""
         k = max(n, self.config.search_candidates)
-        hits, fc, total, parsed = self.sources.search(query, k, filters, facets)
+        hits, fc, total, parsed = self.sources.search(query, k, filters, facets, query_vector)
         cands = merge({"search": hits})
         # personalised search: the engine's relevance, moved by the profile's affinities
         base = hits.scores.astype(float)

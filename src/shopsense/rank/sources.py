@@ -185,12 +185,13 @@ class Sources:
         return self._safe("bought_together", lambda: self._neighbours(m, [item_id], n, "bought_together"))
 
     # -- search --------------------------------------------------------------------------------
-    def search(self, query: str, n: int, filters: dict | None, facets: bool) -> tuple[ItemList, dict | None, int, dict]:
+    def search(self, query: str, n: int, filters: dict | None, facets: bool,
+               query_vector=None) -> tuple[ItemList, dict | None, int, dict]:
         """(hits, facets, total, parsed query). Falls back to a title word match when the engine fails."""
         eng = self.search_engine
         if eng is not None:
             try:
-                res = eng.search(query, k=n, filters=filters or None, facets=facets)
+                res = eng.search(query, k=n, filters=filters or None, facets=facets, query_vector=query_vector)
                 return res.items, res.facets, res.total, res.query.to_dict()
             except DataError:
                 raise

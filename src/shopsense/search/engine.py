@@ -27,7 +27,7 @@ from shopsense.index.vector import VectorIndex
 from shopsense.search.config import SearchConfig
 from shopsense.search.intent import CategoryIntent
 from shopsense.search.query import ParsedQuery, SpellCorrector, check_query, parse_query
-from shopsense.search.retrieve import Candidates, gather, rank
+from shopsense.search.retrieve import Candidates, dense_text, gather, rank
 from shopsense.text.config import TextConfig
 from shopsense.text.itemtext import item_text
 from shopsense.text.normalize import normalize, words
@@ -101,16 +101,30 @@ class SearchEngine:
         return self._qencoder
 
     def query_vector(self, text: str) -> np.ndarray:
-        v = self._qcache.get(text)
+        v = self.cached_query_vector(text)
         if v is None:
             v = self.query_encoder.encode([text])[0]
-            if self.config.query_cache:
-                self._qcache[text] = v
-                if len(self._qcache) > self.config.query_cache:
-                    self._qcache.popitem(last=False)
-        else:
+            self.remember_query_vector(text, v)
+        return v
+
+    def cached_query_vector(self, text: str) -> np.ndarray | None:
+        v = self._qcache.get(text)
+        if v is not None:
             self._qcache.move_to_end(text)
         return v
+
+    def remember_query_vector(self, text: str, v: np.ndarray) -> None:
+        if self.config.query_cache:
+            self._qcache[text] = v
+            if len(self._qcache) > self.config.query_cache:
+                self._qcache.popitem(last=False)
+
+    def dense_query(self, query: str, understand: bool | None = None, mode: str | None = None) -> str | None:
+        """The text `search(query)` would encode, so a caller can encode many requests' queries in one
+        batch (the server does) and pass the vector in; None when no vector is needed."""
+        if (mode or self.config.mode) == "bm25" or self.vector is None or len(self) == 0:
+            return None
+        return dense_text(self.parse(query, understand))
 
     def encode_queries(self, texts: Sequence[str], progress: bool = False) -> None:
         """Batch-encode many query texts into the in-memory cache (benchmarks, warm-up)."""
@@ -245,23 +259,25 @@ class SearchEngine:
                            typo=c.typo_correction, catalog_has_prices=self.catalog.has_prices)
 
     def candidates(self, parsed: ParsedQuery, filters: Filters | None = None, mode: str | None = None,
-                   understand: bool | None = None) -> Candidates:
+                   understand: bool | None = None, query_vector: np.ndarray | None = None) -> Candidates:
         if len(self) == 0:
             raise DataError("the search index is empty", hint="build it from items first (SearchEngine.build)")
         return gather(self, parsed, filters, mode or self.config.mode,
-                      self.config.understand if understand is None else understand)
+                      self.config.understand if understand is None else understand, query_vector)
 
     def search(self, query: str, k: int = 10, filters: Filters | dict | None = None, *, mode: str | None = None,
-               understand: bool | None = None, facets: bool = False, rerank: bool | None = None) -> SearchResult:
+               understand: bool | None = None, facets: bool = False, rerank: bool | None = None,
+               query_vector: np.ndarray | None = None) -> SearchResult:
         """Search the catalog. `filters` are hard (merged over price filters parsed from the query);
         category intent is a soft boost. Returns the top `k` with reasons, the full result-set size
-        and, with facets=True, facet counts over the full filtered result set."""
+        and, with facets=True, facet counts over the full filtered result set. `query_vector`: the
+        encoding of `dense_query(query)`, when the caller has it already (else it is encoded here)."""
         if k < 1:
             raise DataError(f"k must be at least 1, got {k}")
         if isinstance(filters, dict):
             filters = Filters.model_validate(filters)
         parsed = self.parse(query, understand)
-        cand = self.candidates(parsed, filters, mode, understand)
+        cand = self.candidates(parsed, filters, mode, understand, query_vector)
         do_rerank = (self.config.rerank if rerank is None else rerank) and self.reranker is not None
         items = rank(self, parsed, cand, k, self.reranker if do_rerank else None)
         fc = self.catalog.facets(cand.result_mask) if facets else None

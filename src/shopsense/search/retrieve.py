@@ -49,7 +49,7 @@ def dense_text(parsed: ParsedQuery) -> str:
 
 
 def gather(engine: "SearchEngine", parsed: ParsedQuery, filters: Filters | None, mode: str,
-           understand: bool) -> Candidates:
+           understand: bool, query_vector: np.ndarray | None = None) -> Candidates:
     c = engine.config
     f = parsed.filters.merged(filters) if filters is not None else parsed.filters
     parsed.filters = f
@@ -66,7 +66,7 @@ def gather(engine: "SearchEngine", parsed: ParsedQuery, filters: Filters | None,
     qv = None
     d_rows, d_sims = np.zeros(0, np.int64), np.zeros(0, np.float32)
     if mode in ("hybrid", "dense") and engine.vector is not None:
-        qv = engine.query_vector(dense_text(parsed))
+        qv = query_vector if query_vector is not None else engine.query_vector(dense_text(parsed))
         d_rows, d_sims = engine.vector.search(qv, c.n_dense, mask)
         keep = d_sims >= c.min_dense_similarity
         d_rows, d_sims = d_rows[keep], d_sims[keep]

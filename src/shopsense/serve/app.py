@@ -60,6 +60,11 @@ def create_app(settings: Any, engine: Any = None, store: Any = None) -> FastAPI:
     state.sync = LiveSync(state, live_head, settings.serve.sync_interval_ms / 1000, settings.serve.live_log_retention_s)
     app.router.on_startup.append(state.sync.start)
     app.router.on_shutdown.append(state.sync.stop)
+    if settings.serve.query_batch > 1:
+        from shopsense.serve.qbatch import QueryBatcher
+
+        state.qbatch = QueryBatcher(settings.serve.query_batch)
+        app.router.on_shutdown.append(state.qbatch.close)
     app.state.shop = state
     app.add_exception_handler(security.ApiError, security.api_error_handler)
     app.add_exception_handler(HTTPException, security.http_error_handler)

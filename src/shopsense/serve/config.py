@@ -32,5 +32,7 @@ class ServeConfig(ComponentConfig):
     sync_interval_ms: int = Field(100, ge=0, description="how often a server replays what other server processes on "
                                                          "the same store logged (events, forgets, reloads); 0 = never")
     live_log_retention_s: float = Field(3600.0, gt=0, description="live-log entries older than this are trimmed")
+    query_batch: int = Field(16, ge=0, description="encode up to this many waiting /search queries in one batch "
+                                                    "(cheaper per query under load, no wait when idle); 0 or 1 = off")
     blas_threads: int | None = Field(1, ge=1, description="BLAS threads in the server process (requests already run "
                                                            "in parallel; more BLAS threads only contend); None = leave")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Any
@@ -11,6 +12,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from shopsense.errors import DataError
 from shopsense.serve.security import ApiError, admin_key, read_key
+
+log = logging.getLogger(__name__)
 
 
 def _n(request: Request, n: int) -> int:
@@ -29,6 +32,26 @@ def _item(eng: Any, item_id: str) -> None:
 def _json(obj: dict[str, Any]) -> JSONResponse:
     """Hot endpoints answer with json.dumps directly: FastAPI's generic encoder costs ~1.5 ms per response."""
     return JSONResponse(obj)
+
+
+async def _query_vector(st: Any, eng: Any, q: str):
+    """The query's vector through the batcher (see serve.qbatch), or None to let the engine encode it
+    (no batcher, no vector stage, or the batch failed: the engine's own path and fallbacks take over)."""
+    se = eng.sources.search_engine
+    if st.qbatch is None or se is None:
+        return None
+    text = se.dense_query(q)
+    if text is None:
+        return None
+    qv = se.cached_query_vector(text)
+    if qv is None:
+        try:
+            qv = await st.qbatch.encode(text, se.query_encoder)
+        except Exception:  # noqa: BLE001 - search still answers; the engine encodes (or falls back)
+            log.warning("batched query encoding failed; encoding in the request", exc_info=True)
+            return None
+        se.remember_query_vector(text, qv)
+    return qv
 
 
 def read_router() -> APIRouter:
@@ -51,8 +74,10 @@ def read_router() -> APIRouter:
         f = {k: v for k, v in {"category": category, "brand": brand, "price_min": price_min,
                                "price_max": price_max, "in_stock": in_stock}.items() if v}
         prof = st.book.get(st.pseudo.user(user)) if user else None
+        eng = st.engine  # read once: a model swap mid-request must not mix two engines
         try:
-            return _json(st.engine.search(q, prof, n, f or None, facets))
+            qv = await _query_vector(st, eng, q)
+            return _json(eng.search(q, prof, n, f or None, facets, qv))
         except DataError as e:
             raise ApiError(422, "invalid_request", str(e), field=e.field) from None
 
@@ -104,7 +129,8 @@ def read_router() -> APIRouter:
         if format == "prometheus":
             return PlainTextResponse(st.metrics.prometheus())
         return {"routes": st.metrics.snapshot(), "events_accepted": st.events_accepted,
-                "source_errors": dict(st.engine.sources.errors), "swaps": st.swaps}
+                "source_errors": dict(st.engine.sources.errors), "swaps": st.swaps,
+                "query_batching": st.qbatch.stats() if st.qbatch is not None else None}
 
     return r
 

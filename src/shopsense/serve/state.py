@@ -31,6 +31,7 @@ class AppState:
         self.events_accepted = 0
         self.events_lock = threading.Lock()
         self.sync: Any = None  # serve.sync.LiveSync, set by create_app
+        self.qbatch: Any = None  # serve.qbatch.QueryBatcher when serve.query_batch > 1
 
     @property
     def engine(self) -> ServingEngine:
