@@ -105,3 +105,32 @@ def test_given_ids_are_unique_whatever_their_time(store):
     assert store.add_events([Event(event_id=12, user_id="u", item_id="a", type="view", timestamp=100.0),
                              Event(event_id=12, user_id="u", item_id="a", type="view", timestamp=300.0)]) == 2
     assert store.count("events") == 3
+
+
+def _cols(rows):
+    from shopsense.store.base import EventColumns
+
+    # (line, event_id, user_key, item_id, type, value, query, ts, session)
+    return EventColumns.from_rows([(ln, eid, "uk", "a", 0, None, None, ts, None) for ln, eid, ts in rows])
+
+
+def test_event_columns_are_stored_like_rows_and_duplicates_still_caught(store):
+    """The ingest fast path hands blocks as columns. New rows go straight in; a block with a repeat
+    inside it, a row already stored, or a shop-given (odd) id takes the row path: same outcome."""
+    run = store.begin_run("events", "sha-cols", "events.csv")
+    res = store.commit_chunk(run, _cols([(1, 2, 10.0), (2, 4, 11.0), (3, 6, 12.0)]), [], 3)
+    assert res.accepted == 3 and store.count("events") == 3
+    # ts 12.0 is not later than the newest stored event: (12.0, 6) is probed and found; (12.0, 8) is new
+    res = store.commit_chunk(run, _cols([(4, 6, 12.0), (5, 8, 12.0), (6, 10, 13.0)]), [], 6)
+    assert res.accepted == 2 and res.rejected == {"duplicate_id": 1}
+    # the same content twice in one block: the first line is kept
+    res = store.commit_chunk(run, _cols([(7, 14, 20.0), (8, 14, 20.0)]), [], 8)
+    assert res.accepted == 1 and res.rejected == {"duplicate_id": 1}
+    # a shop-given id (odd) that is already stored, under another time stamp
+    store.commit_chunk(run, _cols([(9, 21, 30.0)]), [], 9)
+    res = store.commit_chunk(run, _cols([(10, 21, 40.0), (11, 22, 41.0)]), [], 11)
+    assert res.accepted == 1 and res.rejected == {"duplicate_id": 1}
+    assert store.count("events") == 8
+    lines = [q.line for q in store.quarantine_rows("duplicate_id")]
+    assert lines == [4, 8, 10]
+    assert _cols([(1, 2, 10.0)]).rows() == [(1, 2, "uk", "a", 0, None, None, 10.0, None)]

@@ -20,6 +20,7 @@ import numpy as np
 
 from shopsense.ingest.eventkey import NONE
 from shopsense.ingest.schema import MIN_TS, EventValidator, Reject
+from shopsense.store.base import EventColumns
 from shopsense.types import EVENT_ALIASES, EVENT_CODES
 
 
@@ -28,8 +29,8 @@ class Fallback(Exception):
 
 
 def event_chunks(path: Path, v: EventValidator, resume_after: int, block_size: int = 1 << 22,
-                 delimiter: str = ",") -> Iterator[tuple[list[tuple], list[tuple], int]]:
-    """Yield (rows, rejects, last_line) per parsed block, skipping lines <= resume_after."""
+                 delimiter: str = ",") -> Iterator[tuple[EventColumns, list[tuple], int]]:
+    """Yield (rows as columns, rejects, last_line) per parsed block, skipping lines <= resume_after."""
     for block, rejects, last_line in event_blocks(path, v, resume_after, block_size, delimiter):
         yield block_rows(block), rejects, last_line
 
@@ -177,24 +178,23 @@ def _validate_block(batch: Any, starts: np.ndarray, keep: np.ndarray, v: EventVa
     return block, rejects
 
 
-def block_rows(block: dict[str, Any]) -> list[tuple]:
-    """Store rows (line, event_id, user_key, item_id, type, value, query, ts, session) of a block, in
-    line order: the vectorised rows plus the few the per-row validator settled."""
+def block_rows(block: dict[str, Any]) -> EventColumns:
+    """The block's store rows (line, event_id, user_key, item_id, type, value, query, ts, session) as
+    columns, in line order: the vectorised rows plus the few the per-row validator settled."""
     slow = block.get("slow", [])
     if "line" not in block:
-        return list(slow)
+        return EventColumns.from_rows(slow)
 
     def strings(name: str) -> list[Any]:
         uniq, codes = block[name]
         return np.array(uniq, dtype=object)[codes].tolist()
 
-    vals = [None if x != x else x for x in block["value"].tolist()]
-    rows = list(zip(block["line"].tolist(), block["event_id"].tolist(), strings("user"), strings("item"),
-                    block["type"].tolist(), vals, strings("query"), block["ts"].tolist(), strings("session")))
-    if slow:
-        rows.extend(slow)
-        rows.sort(key=lambda r: r[0])
-    return rows
+    cols = EventColumns(block["line"].tolist(), block["event_id"].tolist(), strings("user"), strings("item"),
+                        block["type"].tolist(), [None if x != x else x for x in block["value"].tolist()],
+                        strings("query"), block["ts"].tolist(), strings("session"))
+    if slow:  # rare: merge in line order (the first copy of a duplicate is the one kept)
+        return EventColumns.from_rows(sorted([*cols.rows(), *slow], key=lambda r: r[0]))
+    return cols
 
 
 def _fast_columns(stripped: dict[str, Any], idx: np.ndarray, starts: np.ndarray, code: np.ndarray, ts: np.ndarray,

@@ -18,7 +18,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from shopsense.errors import DataError
 from shopsense.ingest.config import IngestConfig
@@ -136,14 +136,17 @@ def ingest_file(store: Store, path: str | Path, kind: str, *, pseudonymizer: Pse
             if on_chunk:
                 on_chunk(done_line)
 
-    def commit(chunk_rows: list[tuple], chunk_rejects: list[tuple], upto: int) -> tuple:
+    def commit(chunk_rows: Any, chunk_rejects: list[tuple], upto: int) -> tuple:
         return store.commit_chunk(run, chunk_rows, chunk_rejects, upto), upto
 
-    def flush() -> None:
+    def flush(block: Any = None, block_rejects: list[tuple] | None = None) -> None:
+        """Commit the buffered rows, or a whole block from the fast path (columns, passed as is)."""
         settle()
-        pending.append(writer.submit(commit, rows.copy(), rejects.copy(), last_line))
-        rows.clear()
-        rejects.clear()
+        if block is None:
+            block, block_rejects = rows.copy(), rejects.copy()
+            rows.clear()
+            rejects.clear()
+        pending.append(writer.submit(commit, block, block_rejects, last_line))
 
     try:
         fast_ok = kind == "events" and fmt in ("csv", "tsv") and not path.name.lower().endswith(".gz")
@@ -162,11 +165,9 @@ def ingest_file(store: Store, path: str | Path, kind: str, *, pseudonymizer: Pse
                 bar.reset(total=None)  # blocks are parsed by pyarrow: count rows, not bytes
                 bar.unit, bar.unit_scale = "row", True
                 for crow, crej, cline in blocks:
-                    rows.extend(crow)
-                    rejects.extend(crej)
                     report.rows_seen += len(crow) + len(crej)
                     last_line = max(last_line, cline)
-                    flush()
+                    flush(crow, crej)
                     bar.update(len(crow) + len(crej))
             except Fallback:
                 # the fast path stops at its last committed chunk; the row path resumes from there

@@ -23,7 +23,7 @@ from shopsense.errors import DataError
 
 
 def event_chunks_in_worker(path: Path, columns: list[str], cfg: Any, key: bytes, resume_after: int,
-                           block_size: int, delimiter: str) -> Iterator[tuple[list[tuple], list[tuple], int]]:
+                           block_size: int, delimiter: str) -> Iterator[tuple[Any, list[tuple], int]]:
     """Like `columnar.event_chunks`, run in a child process. Raises `columnar.Fallback` when the
     worker hits something the fast path cannot vouch for, at the same point the in-process path would.
 
