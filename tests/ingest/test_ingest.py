@@ -322,3 +322,29 @@ def test_worker_process_path_agrees_with_in_process_and_falls_back(tmp_path, pse
     accepted, rejected, ev, quarantined = results[0]
     assert accepted == 321 and rejected == {"unknown_event_type": 80, "non_utf8": 1}
     assert (402, "non_utf8") in quarantined
+
+
+def test_columnar_memo_computes_each_value_once_and_survives_its_reset(monkeypatch):
+    """Users / items are looked up across blocks with pyarrow (ingest.columnar._Memo): each distinct
+    value is computed once, answers keep their order, and the size cap only costs recomputation."""
+    import numpy as np
+    import pyarrow as pa
+
+    from shopsense.ingest.columnar import _Memo
+
+    calls: list[list[str]] = []
+
+    def compute(values):
+        calls.append(list(values))
+        return [v.upper() for v in values], np.array([len(v) for v in values], np.uint64)
+
+    memo = _Memo(compute)
+    shown, comp = memo.lookup(pa.array(["b", "aa", "ccc"]))
+    assert shown.tolist() == ["B", "AA", "CCC"] and comp.tolist() == [1, 2, 3]
+    shown, comp = memo.lookup(pa.array(["ccc", "dddd", "b"]))  # the next block: only "dddd" is new
+    assert shown.tolist() == ["CCC", "DDDD", "B"] and comp.tolist() == [3, 4, 1]
+    assert calls == [["b", "aa", "ccc"], ["dddd"]]
+    monkeypatch.setattr(_Memo, "LIMIT", 5)
+    shown, comp = memo.lookup(pa.array(["aa", "eeeee"]))  # over the cap: start over, same answers
+    assert shown.tolist() == ["AA", "EEEEE"] and comp.tolist() == [2, 5]
+    assert calls[-1] == ["aa", "eeeee"]

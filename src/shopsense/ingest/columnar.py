@@ -69,6 +69,7 @@ def event_blocks(path: Path, v: EventValidator, resume_after: int, block_size: i
                                             check_utf8=True))
     line = 2  # physical line of the next row
     m = v.map
+    memos = {"user_id": _Memo(v.pseudo.user_parts_many), "item_id": _Memo(_raw_texts(v)), "query": _Memo(_raw_texts(v))}
     while True:
         try:
             batch = reader.read_next_batch()
@@ -102,12 +103,12 @@ def event_blocks(path: Path, v: EventValidator, resume_after: int, block_size: i
             if rejects:
                 yield {}, rejects, last_line
             continue
-        block, more = _validate_block(batch, starts, keep, v, m, pc)
+        block, more = _validate_block(batch, starts, keep, v, m, pc, memos)
         yield block, rejects + more, last_line
 
 
 def _validate_block(batch: Any, starts: np.ndarray, keep: np.ndarray, v: EventValidator, m: dict[str, str],
-                    pc: Any) -> tuple[dict[str, Any], list[tuple]]:
+                    pc: Any, memos: dict[str, "_Memo"]) -> tuple[dict[str, Any], list[tuple]]:
     n = batch.num_rows
     col = {k: batch.column(c) for k, c in m.items()}
     stripped = {k: pc.utf8_trim_whitespace(c) for k, c in col.items()}
@@ -172,7 +173,7 @@ def _validate_block(batch: Any, starts: np.ndarray, keep: np.ndarray, v: EventVa
             else:
                 rows.append((int(starts[i]), *out))
     idx = np.flatnonzero(fast)
-    block = _fast_columns(stripped, idx, starts, code, ts, value, v, pc) if len(idx) else {}
+    block = _fast_columns(stripped, idx, starts, code, ts, value, v, pc, memos) if len(idx) else {}
     if rows:
         block["slow"] = rows
     return block, rejects
@@ -197,10 +198,54 @@ def block_rows(block: dict[str, Any]) -> EventColumns:
     return cols
 
 
+class _Memo:
+    """(stored value, 64-bit key component) per distinct string, kept across blocks and looked up with
+    pyarrow's `index_in` (C) rather than a Python dict lookup per value: shoppers and items come back
+    block after block (on 1M events the per-value lookups took ~1 s of the validation worker)."""
+
+    LIMIT = 1 << 19
+
+    def __init__(self, compute: Any) -> None:
+        self.compute = compute  # list[str] -> (list of stored values, uint64 array)
+        self._reset()
+
+    def _reset(self) -> None:
+        import pyarrow as pa
+
+        self.known = pa.array([], pa.string())
+        self.shown = np.empty(0, object)
+        self.comp = np.empty(0, np.uint64)
+
+    def lookup(self, values: Any) -> tuple[np.ndarray, np.ndarray]:
+        """`values`: a pyarrow string array of distinct, non-empty strings."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if len(self.known) + len(values) > self.LIMIT:  # bounded memory: start over
+            self._reset()
+        pos = pc.index_in(values, value_set=self.known)
+        miss = pos.is_null()
+        at = pos.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        if len(values) and pc.any(miss).as_py():
+            new = values.filter(miss)
+            shown, comp = self.compute(new.to_pylist())
+            at[at < 0] = np.arange(len(self.known), len(self.known) + len(new))
+            self.known = pa.concat_arrays([self.known, new])
+            self.shown = np.concatenate([self.shown, np.array(shown, dtype=object)])
+            self.comp = np.concatenate([self.comp, np.asarray(comp, dtype=np.uint64)])
+        return self.shown[at], self.comp[at]
+
+
+def _raw_texts(v: EventValidator) -> Any:
+    """Compute function for texts stored as they are (items, queries): the value and its keyed hash."""
+    return lambda values: (values, v.pseudo.keys.texts(values))
+
+
 def _fast_columns(stripped: dict[str, Any], idx: np.ndarray, starts: np.ndarray, code: np.ndarray, ts: np.ndarray,
-                  value: np.ndarray, v: EventValidator, pc: Any) -> dict[str, Any]:
+                  value: np.ndarray, v: EventValidator, pc: Any, memos: dict[str, _Memo]) -> dict[str, Any]:
     """Columns of the rows that passed every vectorised check. Text columns are dictionary-encoded,
-    so each distinct user / item / session is hashed and pseudonymised once per block."""
+    so each distinct user / item / session is hashed and pseudonymised once (users, items and queries
+    once per file, through `memos`)."""
     import pyarrow as pa
 
     keys = v.pseudo.keys
@@ -208,24 +253,25 @@ def _fast_columns(stripped: dict[str, Any], idx: np.ndarray, starts: np.ndarray,
     n = len(idx)
 
     def encode(name: str, parts: Any = None) -> tuple[np.ndarray, tuple[list[Any], np.ndarray]]:
-        """(64-bit key component per row, (distinct stored values, code per row)); pseudonymised when `parts`."""
+        """(64-bit key component per row, (distinct stored values, code per row)); an empty value is
+        stored as NULL with the NONE component."""
         if name not in stripped:
             return np.full(n, NONE, dtype=np.uint64), ([None], np.zeros(n, np.int32))
         d = pc.take(stripped[name], sel).dictionary_encode()
-        uniq = [u or None for u in d.dictionary.to_pylist()]
+        dic = d.dictionary
         codes = d.indices.to_numpy(zero_copy_only=False)
-        if parts is None:
-            hashes, shown = keys.texts(uniq), uniq
-        else:
-            present = [u for u in uniq if u is not None]
-            shown_p, hashes_p = parts(present) if present else ([], np.zeros(0, np.uint64))
-            if len(present) < len(uniq):  # the empty value (no session): NONE, shown as NULL
-                at = uniq.index(None)
-                shown = [*shown_p[:at], None, *shown_p[at:]]
-                hashes = np.insert(hashes_p, at, np.uint64(NONE))
-            else:
-                shown, hashes = shown_p, hashes_p
-        return hashes[codes], (shown, codes)
+        present = pc.greater(pc.utf8_length(dic), 0).fill_null(False)
+        shown = np.full(len(dic), None, dtype=object)
+        hashes = np.full(len(dic), NONE, dtype=np.uint64)
+        mask = present.to_numpy(zero_copy_only=False)
+        if mask.any():
+            vals = dic.filter(present)
+            if name in memos:
+                shown[mask], hashes[mask] = memos[name].lookup(vals)
+            else:  # sessions: rarely seen in two blocks, not worth remembering
+                sh, hs = parts(vals.to_pylist())
+                shown[mask], hashes[mask] = np.array(sh, dtype=object), hs
+        return hashes[codes], (shown.tolist(), codes)
 
     hu, users = encode("user_id", v.pseudo.user_parts_many)
     hi, items = encode("item_id")
