@@ -86,7 +86,7 @@ def build_engine(settings: Any, dataset: Dataset, *, search: Any = None, with_se
 
         t2 = time.perf_counter()
         try:
-            ranker, report = _train(settings, dataset, encoder)
+            ranker, report = _train(settings, dataset, encoder, search)
             better = report.get("ndcg10_lgbm", -1.0) >= report.get("ndcg10_rules", 0.0)
             if ranker is not None and (settings.rank.ranker == "lgbm" or better):
                 eng.learned = ranker

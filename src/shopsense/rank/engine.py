@@ -131,18 +131,30 @@ class ServingEngine:
         k = max(n, self.config.search_candidates)
         hits, fc, total, parsed = self.sources.search(query, k, filters, facets, query_vector)
         cands = merge({"search": hits})
-        # personalised search: the engine's relevance, moved by the profile's affinities
         base = hits.scores.astype(float)
+        label = "search"
         if profile is not None and len(cands):
-            ctx = FeatureContext(self.items, self.popularity, profile)
-            X = featurize(cands, ctx)
-            w = self.config.search_personal_weight
-            base = normalise(base) + w * (np.nan_to_num(X[:, FEATURES.index("cat_affinity")]) +
-                                          0.5 * np.nan_to_num(X[:, FEATURES.index("brand_affinity")]))
+            # personalised search: the learned ranker when it was trained on logged search sessions,
+            # else the engine's relevance moved by the profile's affinities (the rule-based blend)
+            X = featurize(cands, FeatureContext(self.items, self.popularity, profile))
+            if self.search_ranker is not None:
+                base, label = self.search_ranker.score(X), "lgbm (search sessions)"
+            else:
+                from shopsense.rank.search_train import blend_scores
+
+                base, label = blend_scores(X, self.config.search_personal_weight), "search+profile"
         results = self._finish(cands, profile, n, set(), query=query, extra_scores=base, pins=False)
         for r in results:
-            r["breakdown"]["ranker"] = "search+profile" if profile is not None else "search"
+            r["breakdown"]["ranker"] = label
         return {"query": query, "parsed": parsed, "total": total, "facets": fc, "results": results}
+
+    @property
+    def search_ranker(self) -> LGBMRanker | None:
+        """The learned ranker, if it saw enough logged search sessions to rank search results."""
+        lr = self.learned
+        if self.config.ranker == "rules" or lr is None:
+            return None
+        return lr if lr.meta.get("search_groups", 0) >= self.config.lgbm.min_queries else None
 
     def similar(self, item_id: str, n: int = 10) -> list[dict[str, Any]]:
         cands = merge({"similar": self.sources.similar_item(item_id, self.config.n_candidates)})

@@ -73,8 +73,11 @@ def make_queries(settings: Any, fit: Dataset, held: dict[int, int], models: dict
     return out
 
 
-def train_ranker(settings: Any, dataset: Dataset, encoder=None) -> tuple[LGBMRanker | None, dict[str, Any]]:
-    from shopsense.rank.build import fit_sources
+def train_ranker(settings: Any, dataset: Dataset, encoder=None,
+                 search: Any = None) -> tuple[LGBMRanker | None, dict[str, Any]]:
+    """With a search engine, logged search sessions add query groups (see rank.search_train), so the
+    same model also re-ranks personalised search."""
+    from shopsense.rank.build import fit_sources, popularity
     from shopsense.rank.ranker import RuleRanker
 
     cfg = settings.rank.lgbm
@@ -93,6 +96,8 @@ def train_ranker(settings: Any, dataset: Dataset, encoder=None) -> tuple[LGBMRan
     pos = [(X, y) for X, y in train_q if y.any()]
     report.update(train_queries=len(pos), eval_queries=len(eval_q),
                   eval_recall=round(float(np.mean([y.any() for _, y in eval_q])) if eval_q else 0.0, 4))
+    s_train, s_eval = _search_split(settings, fit, search, popularity(fit), rng, cfg.train_share, report)
+    pos += s_train
     if len(pos) < cfg.min_queries:
         report["skipped"] = f"only {len(pos)} training queries contain the held-out item (< {cfg.min_queries})"
         return None, report
@@ -103,6 +108,33 @@ def train_ranker(settings: Any, dataset: Dataset, encoder=None) -> tuple[LGBMRan
     if eval_q:
         report["ndcg10_rules"] = round(float(np.mean([ndcg10(rules.score(X), y) for X, y in eval_q])), 4)
         report["ndcg10_lgbm"] = round(float(np.mean([ndcg10(ranker.score(X), y) for X, y in eval_q])), 4)
+    if s_eval:
+        from shopsense.rank.search_train import blend_scores
+
+        w = settings.rank.search_personal_weight
+        i_ss = ranker.meta["features"].index("search_score")
+        for name, fn in (("engine", lambda X: np.nan_to_num(X[:, i_ss])), ("rules", lambda X: blend_scores(X, w)),
+                         ("lgbm", ranker.score)):
+            report[f"search_ndcg10_{name}"] = round(float(np.mean([ndcg10(fn(X), y) for X, y in s_eval])), 4)
+    ranker.meta["search_groups"] = len(s_train)
     report["seconds"] = round(time.perf_counter() - t0, 1)
     ranker.meta["report"] = report
     return ranker, report
+
+
+def _search_split(settings: Any, fit: Dataset, search: Any, pop: dict[str, float], rng: np.random.Generator,
+                  share: float, report: dict[str, Any]) -> tuple[list, list]:
+    """Search groups from the logged search sessions, split by shopper into train (with the taken item
+    among the candidates) and evaluation groups."""
+    if search is None:
+        return [], []
+    from shopsense.rank.search_train import search_groups
+
+    groups = search_groups(settings, fit, search, pop, {it.item_id: it for it in fit.items})
+    users = sorted({u for u, _, _ in groups})
+    train_users = set(rng.permutation(users)[: int(len(users) * share)].tolist()) if users else set()
+    s_train = [(X, y) for u, X, y in groups if u in train_users and y.any()]
+    s_eval = [(X, y) for u, X, y in groups if u not in train_users]
+    report.update(search_train_queries=len(s_train), search_eval_queries=len(s_eval),
+                  search_eval_recall=round(float(np.mean([y.any() for _, y in s_eval])), 4) if s_eval else 0.0)
+    return s_train, s_eval
