@@ -4,9 +4,10 @@
    LightGBM LambdaMART ranker trained on half of the users, NDCG@10 of the candidate ranking measured on
    the other half with the ranker on (LightGBM) vs off (rule-based).
 2. a 100k-item catalog: the sample's 4,379 items replicated with new ids ("<id>-r<k>", title + " v<k>")
-   and its 20,326 purchases replicated per copy with new user ids; every model fitted on it (hashing
-   text encoder: encoding 100k items with MiniLM is out of reach on 2 shared cores), the ranker from (1).
-3. the app served by uvicorn (one process) on 127.0.0.1; wrk at concurrency 16 on /recommend (known
+   and its 20,326 purchases replicated per copy with new user ids; every model fitted on it with the
+   MiniLM text encoder (queries through its ONNX path; `--encoder hashing` for quick smoke runs only:
+   no language model, so /search costs less than a shop would see), the ranker from (1).
+3. the app served on 127.0.0.1 (`--workers` processes); wrk at concurrency 16 on /recommend (known
    and unknown users) and /search (queries built from catalog titles); p50/p99/QPS/errors.
 4. event-to-visible: POST a click for a fresh shopper, then GET /recommend until an item explained by
    that click appears; the time from the POST to that response.
@@ -42,7 +43,7 @@ def settings_for(data_dir: Path, **extra):
     from shopsense.settings import load_settings
 
     return load_settings(data_dir=str(data_dir), pseudonym_key="bench-key-0123456789abcdef",
-                         text={"encoder": "hashing"}, ingest={"progress": False, "chunk_size": 5000}, **extra)
+                         text={"encoder": os.environ.get("BENCH_ENCODER", "minilm")}, ingest={"progress": False, "chunk_size": 5000}, **extra)
 
 
 def ingest(settings, items_csv: Path, events_csv: Path) -> None:
@@ -98,16 +99,18 @@ def parse_ms(tok: str) -> float:
     return v / 1000 if u == "us" else v if u == "ms" else v * 1000 if u == "s" else v * 60_000
 
 
-def wrk(url: str, paths: list[str], duration: int, conc: int, work: Path, name: str, rate: float | None = None) -> dict:
+def wrk(url: str, paths: list[str], duration: int, conc: int, work: Path, name: str, rate: float | None = None,
+        resp_ms: float = 2.0) -> dict:
     """wrk on random paths. `rate=None`: closed loop (each connection sends as soon as it has its answer:
     saturation throughput). `rate=R`: each connection waits a random (exponential) think time before each
     request, with a mean chosen so the offered load is about R requests/s in all — the load a shop at R
-    QPS puts on the server; wrk's latency clock starts when a request is sent, so think time is not in it."""
+    QPS puts on the server; wrk's latency clock starts when a request is sent, so think time is not in it.
+    `resp_ms`: the expected response time (an unloaded request), taken off the think time."""
     lua = work / f"{name}.lua"
     body = ",\n".join(json.dumps(p) for p in paths)
     pacing = ""
     if rate:
-        mean_ms = max(0.0, conc * 1000.0 / rate - 2.0)  # minus ~2 ms of expected response time
+        mean_ms = max(0.0, conc * 1000.0 / rate - resp_ms)
         pacing = f"delay = function() return -math.log(1 - math.random()) * {mean_ms:.3f} end\n"
     lua.write_text(f"local paths = {{\n{body}\n}}\nmath.randomseed(7)\n"
                    "request = function() return wrk.format('GET', paths[math.random(#paths)]) end\n" + pacing)
@@ -211,7 +214,7 @@ def serve_main(data_dir: str, port: int, workers: int = 1) -> None:
     if workers > 1:  # what `shopsense serve` does with serve.workers > 1: settings through the environment
         os.environ.update({"SHOPSENSE_DATA_DIR": str(Path(data_dir).resolve()),
                            "SHOPSENSE_PSEUDONYM_KEY": "bench-key-0123456789abcdef",
-                           "SHOPSENSE_TEXT__ENCODER": "hashing", "SHOPSENSE_INGEST__PROGRESS": "false"})
+                           "SHOPSENSE_TEXT__ENCODER": os.environ.get("BENCH_ENCODER", "minilm"), "SHOPSENSE_INGEST__PROGRESS": "false"})
         from shopsense.serve.workers import run_workers
 
         run_workers("shopsense.serve.app:create_app_from_env", "127.0.0.1", port, workers)
@@ -238,7 +241,13 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (serve.workers)")
     ap.add_argument("--rate", type=float, default=210.0, help="offered load of the paced runs (requests/s)")
+    ap.add_argument("--search-rates", default="",
+                    help="extra paced /search runs at these offered rates, comma-separated (e.g. 100,150)")
     ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--query-cache", type=int, default=0,
+                    help="search.query_cache of the server (0: every query is encoded, the worst case)")
+    ap.add_argument("--encoder", choices=["minilm", "hashing"], default=os.environ.get("BENCH_ENCODER", "minilm"),
+                    help="text encoder of every model (hashing: smoke runs only, no language model)")
     ap.add_argument("--trials", type=int, default=20)
     ap.add_argument("--skip-offline", action="store_true")
     ap.add_argument("--serve", help=argparse.SUPPRESS)
@@ -247,6 +256,8 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="with --keep: reuse the 100k store + saved models from a "
                                                          "previous run there (serving code/config changes only)")
     a = ap.parse_args()
+    os.environ["BENCH_ENCODER"] = a.encoder  # settings_for() here and in the server subprocess read it
+    os.environ["SHOPSENSE_SEARCH__QUERY_CACHE"] = str(a.query_cache)
     if a.serve:
         serve_main(a.serve, a.port, a.workers)
         return
@@ -275,6 +286,9 @@ def main() -> None:
     s = settings_for(big, rank={"ranker": "lgbm" if ranker is not None else "rules"})
     if a.reuse and (work / "report.json").exists():
         prev = json.loads((work / "report.json").read_text())
+        if prev["config"].get("encoder", "hashing") != a.encoder:
+            sys.exit(f"{work} was built with the {prev['config'].get('encoder', 'hashing')} encoder: pass that "
+                     "--encoder, or drop --reuse to rebuild")
         report["catalog"] = {**prev["catalog"], "reused_from": prev["machine_start"]["date"]}
         if "offline" not in report and "offline" in prev:
             report["offline"] = {**prev["offline"], "from_run": prev["machine_start"]["date"]}
@@ -334,29 +348,48 @@ def measure(a, work: Path, big: Path, ds, report: dict) -> None:
         # many distinct shoppers (4,000 known + 1,000 new), so per-user caches cannot carry the result
         users = rng.sample(ds.user_vocab.ids, min(4000, ds.n_users)) + [f"new-visitor-{i}" for i in range(1000)]
         rec_paths = [f"/recommend/{u}?n=10" for u in users]
-        titles = [it.title for it in rng.sample(ds.items, 1000)]
-        queries = []
-        for ttl in titles:
-            w = [x for x in re.findall(r"[A-Za-z]{3,}", ttl)][:6]
+        # 20,000 distinct two-word queries from catalog titles: a run sends fewer requests than that, so
+        # most queries are new to the server (its query-vector cache is off unless --query-cache)
+        queries: dict[str, None] = {}
+        for it in rng.sample(ds.items, min(len(ds.items), 60_000)):
+            w = [x for x in re.findall(r"[A-Za-z]{3,}", it.title)][:6]
             if len(w) >= 2:
-                queries.append(" ".join(rng.sample(w, 2)))
+                queries[" ".join(rng.sample(w, 2))] = None
+            if len(queries) >= 20_000:
+                break
         search_paths = [f"/search?q={q.replace(' ', '+')}&n=10" for q in queries]
-        # warm-up without keep-alive, so the calls spread over every worker
+        rng.shuffle(search_paths)
+        # warm-up without keep-alive, so the calls spread over every worker; the unloaded response time
+        # of each endpoint is what the paced runs take off their think time
+        unloaded: dict[str, list[float]] = {"recommend": [], "search": []}
         with httpx.Client(base_url=base, timeout=30, limits=httpx.Limits(max_keepalive_connections=0)) as c:
-            for p in rec_paths[:50 * a.workers] + search_paths[:50 * a.workers]:
-                c.get(p)
+            for key, paths in (("recommend", rec_paths[-50 * a.workers:]), ("search", search_paths[-50 * a.workers:])):
+                for p in paths:
+                    t = time.perf_counter()
+                    c.get(p)
+                    unloaded[key].append((time.perf_counter() - t) * 1000)
+        resp = {k: float(sorted(v)[len(v) // 2]) for k, v in unloaded.items()}
+        report["unloaded_ms"] = {k: round(v, 2) for k, v in resp.items()}
         report["load_before_wrk"] = os.getloadavg()
         for key, paths in (("recommend", rec_paths), ("search", search_paths)):
-            report[key] = wrk(base, paths, a.duration, a.concurrency, work, key, rate=a.rate)
+            report[key] = wrk(base, paths, a.duration, a.concurrency, work, key, rate=a.rate, resp_ms=resp[key])
             print(key, f"paced ~{a.rate} QPS:", {k: v for k, v in report[key].items() if k != "raw"}, flush=True)
             report[key + "_closed"] = wrk(base, paths, a.duration, a.concurrency, work, key)
             print(key, "closed loop:", {k: v for k, v in report[key + "_closed"].items() if k != "raw"}, flush=True)
+        report["search_more"] = []
+        for rate in [float(x) for x in a.search_rates.split(",") if x.strip()]:
+            res = wrk(base, search_paths, a.duration, a.concurrency, work, "search", rate=rate, resp_ms=resp["search"])
+            res["rate"] = rate
+            report["search_more"].append(res)
+            print("search", f"paced ~{rate} QPS:", {k: v for k, v in res.items() if k != "raw"}, flush=True)
         e2v = event_to_visible(base, rng.sample(ds.item_vocab.ids, 200), a.trials)
         report["event_to_visible_ms"] = sorted(round(x, 1) for x in e2v["recommend_ms"])
         report["event_to_visible_found"] = f"{len(e2v['recommend_ms'])}/{a.trials}"
         report["event_to_profile_ms"] = sorted(round(x, 1) for x in e2v["profile_ms"])
         report["event_to_visible_misses"] = e2v["misses"]
-        report["server_metrics"] = httpx.get(base + "/metrics").json()["routes"]
+        m = httpx.get(base + "/metrics").json()
+        report["server_metrics"] = m["routes"]
+        report["query_batching_one_worker"] = m.get("query_batching")
     finally:
         srv.terminate()
         srv.wait(20)
@@ -384,10 +417,12 @@ def write_md(r: dict) -> None:
         "(the benchmark's own processes included; nothing else ran).", "",
         f"Catalog: {r['catalog']['items']:,} items (sample replicated with new ids), {r['catalog']['users']:,} users, "
         f"{r['catalog']['events']:,} events; ingest {r['catalog']['ingest_s']} s, build {r['catalog']['build_s']} s "
-        f"(hashing text encoder{'; store and models from the run of ' + r['catalog']['reused_from'] + ', reused' if r['catalog'].get('reused_from') else ''}), "
+        f"({r['config'].get('encoder', 'hashing')} text encoder{'; store and models from the run of ' + r['catalog']['reused_from'] + ', reused' if r['catalog'].get('reused_from') else ''}), "
         f"ranker `{r['catalog']['ranker']}`. {r['config'].get('workers', 1)} uvicorn worker process(es), wrk -t2 "
         f"-c{r['config']['concurrency']} -d{r['config']['duration']}s on 127.0.0.1, random paths over 4,000 known and "
-        "1,000 new shoppers / 1,000 title-word queries. Paced: every connection waits an exponential think time "
+        f"1,000 new shoppers / 20,000 distinct two-word title queries (server query-vector cache "
+        f"{r['config'].get('query_cache', 'on') or 'off: every query encoded'}). Unloaded response "
+        f"{r.get('unloaded_ms')} ms. Paced: every connection waits an exponential think time "
         "before each request (offered load about the rate given); closed loop: no think time (saturation).", "",
         "| endpoint | load | p50 ms | p90 ms | p99 ms | QPS | requests | errors | target | met |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -398,6 +433,10 @@ def write_md(r: dict) -> None:
         f"{srch.get('p99_ms')} | {srch['qps']:.0f} | {srch['requests']} | {srch['errors']} | p99 < 50 ms, 0 errors | "
         f"{'yes' if ok_s else 'no'} |",
     ]
+    for v in r.get("search_more", []):
+        lines.append(f"| /search | paced, ~{v['rate']:g} offered | {v.get('p50_ms')} | {v.get('p90_ms')} | {v.get('p99_ms')} | "
+                     f"{v['qps']:.0f} | {v['requests']} | {v['errors']} | p99 < 50 ms, 0 errors | "
+                     f"{'yes' if v.get('p99_ms', 1e9) < 50 and v['errors'] == 0 else 'no'} |")
     for key, label in (("recommend_closed", "/recommend/{user}"), ("search_closed", "/search")):
         v = r.get(key)
         if v:
