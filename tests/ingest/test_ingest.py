@@ -348,3 +348,24 @@ def test_columnar_memo_computes_each_value_once_and_survives_its_reset(monkeypat
     shown, comp = memo.lookup(pa.array(["aa", "eeeee"]))  # over the cap: start over, same answers
     assert shown.tolist() == ["AA", "EEEEE"] and comp.tolist() == [2, 5]
     assert calls[-1] == ["aa", "eeeee"]
+
+
+def test_packed_blocks_round_trip_to_the_same_columns():
+    """Blocks cross the pipe to the writer with text columns joined into one string (pack_block);
+    the writer must get exactly the columns the unpacked block gives, None and odd values included."""
+    import numpy as np
+
+    from shopsense.ingest.columnar import SEP, block_rows, pack_block
+
+    n = 12
+    block = {"line": np.arange(2, 2 + n), "event_id": np.arange(n) * 2, "type": np.zeros(n, np.int64),
+             "value": np.array([np.nan, 1.5] * 6), "ts": np.arange(n, dtype=float),
+             "user": ([f"u{k}" for k in range(n)], np.arange(n)),                    # many distinct: packed
+             "item": ([None, "i1", "", "é✓"] + [f"i{k}" for k in range(4, n)], np.arange(n)[::-1]),
+             "query": ([None, "red shoes"], np.array([0] * 10 + [1, 1])),            # few distinct: codes kept
+             "session": ([f"s{k}" for k in range(n - 1)] + [f"bad{SEP}id"], np.arange(n))}  # holds SEP: kept
+    packed = pack_block(block)
+    assert packed["user"][0] == "joined" and packed["item"][0] == "joined"
+    assert packed["query"] is block["query"] and packed["session"] is block["session"]
+    assert block_rows(packed).rows() == block_rows(block).rows()
+    assert block_rows(packed).item_id[-1] is None and block_rows(packed).value[0] is None

@@ -66,7 +66,7 @@ def event_chunks_in_worker(path: Path, columns: list[str], cfg: Any, key: bytes,
 
 
 def main() -> None:
-    from shopsense.ingest.columnar import Fallback, event_blocks
+    from shopsense.ingest.columnar import Fallback, event_blocks, pack_block
     from shopsense.ingest.config import IngestConfig
     from shopsense.ingest.pseudonym import Pseudonymizer
     from shopsense.ingest.schema import EventValidator
@@ -81,7 +81,7 @@ def main() -> None:
         path, columns, cfg, key, resume_after, block_size, delimiter = pickle.load(sys.stdin.buffer)
         v = EventValidator(columns, IngestConfig(**cfg), Pseudonymizer(key))
         for block, rejects, last_line in event_blocks(Path(path), v, resume_after, block_size, delimiter):
-            send(("block", block, rejects, last_line))
+            send(("block", pack_block(block), rejects, last_line))
         send(("done",))
     except BrokenPipeError:  # the parent stopped reading (it failed or was interrupted)
         pass
