@@ -81,6 +81,21 @@ def ingest_file(store: Store, path: str | Path, kind: str, *, pseudonymizer: Pse
     if not path.is_file():
         raise DataError("file not found", source=str(path), hint="check the path")
     fmt = fmt or detect_format(path)
+    worker = None
+    if (kind == "events" and fmt in ("csv", "tsv") and not path.name.lower().endswith(".gz")
+            and cfg.worker_min_bytes is not None and path.stat().st_size >= cfg.worker_min_bytes):
+        from shopsense.ingest.worker import start_worker, stop_worker
+
+        worker = start_worker()  # big event file: validated in a second process (see ingest.worker)
+    try:
+        return _ingest(store, path, kind, pseudonymizer, cfg, fmt, on_chunk, worker)
+    finally:
+        if worker is not None:
+            stop_worker(worker)
+
+
+def _ingest(store: Store, path: Path, kind: str, pseudonymizer: Pseudonymizer, cfg: IngestConfig, fmt: str,
+            on_chunk: Callable[[int], None] | None, worker: Any) -> IngestReport:
     sha = file_sha256(path)
     run = store.begin_run(kind, sha, str(path))
     report = IngestReport(str(path), kind, "done")
@@ -155,9 +170,9 @@ def ingest_file(store: Store, path: str | Path, kind: str, *, pseudonymizer: Pse
             from shopsense.ingest.worker import event_chunks_in_worker
 
             delim = "\t" if fmt == "tsv" else ","
-            if cfg.worker_min_bytes is not None and path.stat().st_size >= cfg.worker_min_bytes:
+            if worker is not None:
                 blocks = event_chunks_in_worker(path, columns, cfg, pseudonymizer.key_bytes, resume_after,
-                                                cfg.block_bytes, delim)
+                                                cfg.block_bytes, delim, worker)
             else:
                 blocks = event_chunks(path, validator, resume_after, block_size=cfg.block_bytes,  # type: ignore[arg-type]
                                       delimiter=delim)

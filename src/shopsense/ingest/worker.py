@@ -22,8 +22,31 @@ from typing import Any, Iterator
 from shopsense.errors import DataError
 
 
+def start_worker() -> subprocess.Popen:
+    """Start the worker process now; it imports its libraries (~0.5 s) while the caller hashes the
+    file and opens the run, and waits for its arguments on stdin."""
+    import shopsense
+
+    env = dict(os.environ)
+    root = str(Path(shopsense.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return subprocess.Popen([sys.executable, "-m", "shopsense.ingest.worker"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, env=env)
+
+
+def stop_worker(p: subprocess.Popen) -> None:
+    """Stop a worker (unused, finished or failed) and reap it."""
+    if p.poll() is None:
+        p.kill()
+    p.wait()
+    for f in (p.stdin, p.stdout):
+        if f is not None and not f.closed:
+            f.close()
+
+
 def event_chunks_in_worker(path: Path, columns: list[str], cfg: Any, key: bytes, resume_after: int,
-                           block_size: int, delimiter: str) -> Iterator[tuple[Any, list[tuple], int]]:
+                           block_size: int, delimiter: str,
+                           proc: subprocess.Popen | None = None) -> Iterator[tuple[Any, list[tuple], int]]:
     """Like `columnar.event_chunks`, run in a child process. Raises `columnar.Fallback` when the
     worker hits something the fast path cannot vouch for, at the same point the in-process path would.
 
@@ -31,14 +54,9 @@ def event_chunks_in_worker(path: Path, columns: list[str], cfg: Any, key: bytes,
     and not fork, which pyarrow's thread pools and SQLite handles do not survive). Arguments, the
     key included, go over stdin, never the command line; blocks come back pickled over stdout, and
     the pipe's back-pressure keeps at most about one block in flight."""
-    import shopsense
     from shopsense.ingest.columnar import Fallback, block_rows
 
-    env = dict(os.environ)
-    root = str(Path(shopsense.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    p = subprocess.Popen([sys.executable, "-m", "shopsense.ingest.worker"], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, env=env)
+    p = proc if proc is not None else start_worker()
     assert p.stdin is not None and p.stdout is not None
     try:
         pickle.dump((str(path), columns, cfg.model_dump(), key, resume_after, block_size, delimiter), p.stdin)
@@ -59,10 +77,7 @@ def event_chunks_in_worker(path: Path, columns: list[str], cfg: Any, key: bytes,
                 raise DataError(f"validation worker failed: {msg[1]}", source=str(path),
                                 hint="re-run the ingest: it resumes after the last committed chunk")
     finally:
-        if p.poll() is None:
-            p.kill()
-        p.wait()
-        p.stdout.close()
+        stop_worker(p)
 
 
 def main() -> None:
