@@ -89,6 +89,9 @@ def child(which: str, csv_path: str, db: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs of each contender, alternating on the same file; medians reported (timings on a "
+                         "shared VM drift by tens of percent between minutes)")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -99,20 +102,29 @@ def main() -> None:
         t = time.perf_counter()
         bad = make_events(src, a.n)
         print(f"generated {a.n:,} events ({bad:,} broken, {src.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f}s")
-        res = {}
-        for which in ("pandas", "shopsense"):
-            db = str(Path(d) / f"{which}.db")
-            p = subprocess.run([sys.executable, __file__, "--child", which, str(src), db], capture_output=True, text=True)
-            if p.returncode:
-                sys.exit(p.stderr)
-            res[which] = json.loads(p.stdout.strip().splitlines()[-1])
+        runs: dict[str, list[dict]] = {"pandas": [], "shopsense": []}
+        for _ in range(a.repeat):
+            for which in ("pandas", "shopsense"):
+                db = Path(d) / f"{which}.db"
+                for suffix in ("", "-wal", "-shm"):
+                    Path(str(db) + suffix).unlink(missing_ok=True)
+                p = subprocess.run([sys.executable, __file__, "--child", which, str(src), str(db)],
+                                   capture_output=True, text=True)
+                if p.returncode:
+                    sys.exit(p.stderr)
+                runs[which].append(json.loads(p.stdout.strip().splitlines()[-1]))
+    res = {w: {**sorted(rs, key=lambda r: r["seconds"])[len(rs) // 2], "all_seconds": [round(r["seconds"], 2) for r in rs],
+               "peak_rss_mb": max(r["peak_rss_mb"] for r in rs)} for w, rs in runs.items()}
     base = res["pandas"]
-    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+          f"median of {a.repeat} alternating runs each")
     print(f"{'contender':<34}{'seconds':>9}{'events/s':>12}{'peak RSS MB':>13}{'stored':>10}{'quarantined':>12}{'speed vs pandas':>17}")
     for name, label in (("pandas", "pandas read_csv + to_sql"), ("shopsense", "shopsense ingest (validated)")):
         r = res[name]
         print(f"{label:<34}{r['seconds']:>9.1f}{r['rows'] / r['seconds']:>12,.0f}{r['peak_rss_mb']:>13.0f}"
-              f"{r['stored']:>10,}{r['quarantined']:>12,}{base['seconds'] / r['seconds']:>16.2f}x")
+              f"{r['stored']:>10,}{r['quarantined']:>12,}{base['seconds'] / r['seconds']:>16.2f}x  runs {r['all_seconds']}")
+    ratios = [p / s_ for p, s_ in zip(res["pandas"]["all_seconds"], res["shopsense"]["all_seconds"])]
+    print(f"speed vs pandas per alternating pair: {[round(x, 2) for x in ratios]}")
 
 
 if __name__ == "__main__":
