@@ -113,3 +113,41 @@ def test_lgbm_ranker_learns_and_round_trips(tmp_path):
     r2 = LGBMRanker.load(r.save(tmp_path / "rk"))
     assert np.allclose(r.score(X), r2.score(X))
     assert max(r.contributions(X[0]), key=lambda k: abs(r.contributions(X[0])[k])) == "cat_affinity"
+
+
+def _diversify_reference(ids, rel, items, n, lam, cap):
+    """The plain MMR loop (one candidate per turn) that `diversify` must reproduce exactly."""
+    m = len(ids)
+    cats = [items[i].category_path if i in items else "" for i in ids]
+    brands = [items[i].brand if i in items else "" for i in ids]
+    cat_code = {c: k for k, c in enumerate(dict.fromkeys(cats))}
+    brand_code = {b: k for k, b in enumerate(dict.fromkeys(brands))}
+    cc = np.array([cat_code[c] for c in cats])
+    bc = np.array([brand_code[b] if b else -1 - k for k, b in enumerate(brands)])
+    max_sim, free, per_cat, out, overflow = np.zeros(m), np.ones(m, bool), {}, [], []
+    while len(out) < n and free.any():
+        val = lam * rel - (1.0 - lam) * max_sim
+        val[~free] = -np.inf
+        j = int(np.argmax(val))
+        free[j] = False
+        c = int(cc[j])
+        if cap is not None and cats[j] and per_cat.get(c, 0) >= cap:
+            overflow.append(j)
+            continue
+        per_cat[c] = per_cat.get(c, 0) + 1
+        out.append(j)
+        np.maximum(max_sim, 0.7 * (cc == c) + 0.3 * (bc == bc[j]), out=max_sim)
+    return out + overflow[:n - len(out)]
+
+
+def test_diversify_matches_the_plain_mmr_loop_on_random_lists():
+    rng = np.random.default_rng(5)
+    for trial in range(300):
+        m = int(rng.integers(1, 40))
+        items = {f"i{k}": Item(item_id=f"i{k}", title="t", category=[f"c{rng.integers(0, 4)}"] if rng.random() > 0.1 else [],
+                               brand=f"b{rng.integers(0, 3)}" if rng.random() > 0.2 else "") for k in range(m)}
+        ids = list(items) + (["unknown"] if trial % 7 == 0 else [])
+        rel = np.round(rng.random(len(ids)), 1)  # rounded: ties are common, tie-breaking must match too
+        n, lam = int(rng.integers(1, 12)), float(rng.choice([0.0, 0.3, 0.8, 1.0]))
+        cap = [None, 1, 2, 4][trial % 4]
+        assert diversify(ids, rel, items, n, lam, cap) == _diversify_reference(ids, rel, items, n, lam, cap)

@@ -40,7 +40,9 @@ class Filters(BaseModel):
         return self
 
     def is_empty(self) -> bool:
-        return self == Filters()
+        # field by field: comparing with a fresh Filters() built a model per search (~4 % of a search)
+        return (self.price_min is None and self.price_max is None and not self.category and not self.brand
+                and self.min_rating is None and not self.in_stock)
 
     def merged(self, other: "Filters") -> "Filters":
         """`other`'s set fields override this one's (explicit filters over parsed ones)."""
