@@ -142,11 +142,12 @@ def event_to_visible(base: str, items: list[str], trials: int) -> dict:
     import httpx
 
     prof_ms, rec_ms, misses = [], [], []
+    rnd = random.Random(0)  # the same clicked items in every run
     # no keep-alive: every call is a new connection, so with several workers the reads land on any of
     # them, not only on the one that took the POST
     with httpx.Client(base_url=base, timeout=10, limits=httpx.Limits(max_keepalive_connections=0)) as c:
         for t in range(trials):
-            user, item = f"e2v-{t}-{random.random()}", random.choice(items)
+            user, item = f"e2v-{t}-{rnd.random()}", rnd.choice(items)
             t0 = time.perf_counter()
             c.post("/events", json={"events": [{"user_id": user, "item_id": item, "type": "click"}]}).raise_for_status()
             got_prof = got_rec = False
