@@ -2,13 +2,17 @@
 
 Protocol (/work/shared/README.md): full-catalog retrieval over all 54,667 products; gain = rel - 1;
 unjudged = 0; NDCG@10, MRR@10 and Recall@100 (relevant = rel >= 2.5) on qrels_test. Everything that
-is tuned (BM25 k1/b + unit normalisation, fusion method/weight, typo correction on/off, the
-LightGBM re-ranker) is chosen on qrels_train only; test is scored once per row at the end.
+is tuned is chosen on qrels_train only, on a 1,000-query train hold-out: BM25 k1/b + unit normalisation,
+the bi-encoder fine-tune (MultipleNegativesRankingLoss on judged train pairs, train minus the hold-out;
+stock MiniLM kept if no candidate beats it on the hold-out), fusion method/weight, typo correction on/off,
+the LightGBM re-ranker settings (then refitted on all train). Test is scored once per row at the end.
 
-    .venv/bin/python benchmarks/bench_search.py            # ~10-20 min on 2 busy cores, cached reruns faster
-    .venv/bin/python benchmarks/bench_search.py --quick    # fewer train queries for tuning
+    .venv/bin/python benchmarks/bench_search.py --quick                      # everything, one command
+    .venv/bin/python benchmarks/bench_search.py --quick --finetune inbatch   # one fine-tune candidate
+    .venv/bin/python benchmarks/bench_search.py --quick --finetune           # stock MiniLM only
 
-Embeddings are cached in benchmarks/out/emb_cache (keyed by model + text), so reruns encode nothing.
+Fine-tuned models are cached in benchmarks/out/ft_models (keyed by settings + training pairs) and
+embeddings in benchmarks/out/emb_cache (keyed by model content + text), so reruns train and encode nothing.
 """
 
 from __future__ import annotations
@@ -32,13 +36,95 @@ from shopsense.ingest.adapters import load_homedepot, shared_data_dir  # noqa: E
 from shopsense.search.config import SearchConfig  # noqa: E402
 from shopsense.search.engine import SearchEngine  # noqa: E402
 from shopsense.search.fusion import rrf, weighted  # noqa: E402
-from shopsense.search.rerank import FEATURES, Reranker, training_rows  # noqa: E402
+from shopsense.search.rerank import FEATURES, Reranker, features, training_rows  # noqa: E402
+from shopsense.text.config import TextConfig  # noqa: E402
+from shopsense.text.finetune import FinetuneConfig, finetune, judged_pairs, pairs_digest, read_meta  # noqa: E402
+from shopsense.text.itemtext import item_text  # noqa: E402
 
 OUT = Path(__file__).parent / "out"
 
 
 def log(*a):
     print(time.strftime("%H:%M:%S"), *a, flush=True)
+
+
+# Bi-encoder fine-tune candidates, compared on the train hold-out (dense alone, NDCG@10); the best is used.
+# Both fit the ~15-minute CPU budget on 2 cores: in-batch negatives only, or one BM25 hard negative per pair
+# with the embeddings and the lower 3 layers frozen (a cheaper backward pass pays for the extra texts).
+FT_GRID = {
+    "inbatch": {},
+    "hardneg": {"hard_negatives": 1, "frozen_layers": 3},
+}
+
+
+def finetuned_model(name, kw, j, fit_q, negatives):
+    """Fine-tune on the train queries `fit_q` (never the hold-out, never test); cached in
+    benchmarks/out/ft_models keyed by the settings and a hash of the training pairs."""
+    cfg = FinetuneConfig(**kw)
+    tc = TextConfig()
+    texts = {it.item_id: item_text(it, tc.item_fields, tc.max_chars) for it in j.items}
+    pairs = judged_pairs({q: j.queries["train"][q] for q in fit_q}, j.qrels["train"], texts,
+                         negatives=negatives, config=cfg)
+    folder = OUT / "ft_models" / f"{name}-{cfg.fingerprint()}-{pairs_digest(pairs)}"
+    if (folder / "modules.json").exists():
+        log(f"   {name}: cached fine-tune {folder.name}")
+    else:
+        log(f"   {name}: fine-tuning on {len(pairs)} pairs from {len(fit_q)} train queries, settings {kw or 'defaults'}")
+        finetune(pairs, folder, cfg, progress=True)
+    meta = read_meta(folder) or {}
+    rep = meta.get("report", {})
+    log(f"   {name}: {rep.get('steps')} steps, {rep.get('seconds')} s of training, loss "
+        f"{rep.get('losses', [None])[0]} -> {rep.get('losses', [None])[-1]}")
+    return folder, meta
+
+
+def dense_exact_runs(enc, j, split, qids, k=100):
+    """Dense-alone rankings by exact cosine over the whole catalog (vectors through the on-disk cache)."""
+    from shopsense.text.cache import CachedEncoder
+
+    tc = TextConfig()
+    ce = CachedEncoder(enc, OUT / "emb_cache" / enc.name.replace("/", "_"))
+    P = ce.encode([item_text(it, tc.item_fields, tc.max_chars) for it in j.items], progress=True)
+    Q = ce.encode([" ".join(j.queries[split][q].split()) for q in qids], progress=False)
+    ids = [it.item_id for it in j.items]
+    runs = {}
+    for s in range(0, len(qids), 250):
+        S = Q[s:s + 250] @ P.T
+        top = np.argpartition(-S, k, axis=1)[:, :k]
+        for r, q in enumerate(qids[s:s + 250]):
+            o = top[r][np.argsort(-S[r, top[r]], kind="stable")]
+            runs[q] = [ids[t] for t in o]
+    return runs
+
+
+def holdout_features(engine, queries, qids, depth):
+    """Candidates and re-ranker features of each hold-out query, computed once so that several
+    re-ranker settings can be compared by re-ordering alone (same logic as search.retrieve.rank)."""
+    out = {}
+    for q in qids:
+        try:
+            parsed = engine.parse(queries[q])
+        except Exception:  # noqa: BLE001
+            out[q] = ([], None, [])
+            continue
+        cand = engine.candidates(parsed)
+        order = np.argsort(-cand.score, kind="stable")
+        ids = [engine.ids.ids[int(cand.rows[i])] for i in order[:100]]
+        top = order[:depth]
+        out[q] = (ids, features(engine, cand, top, parsed.raw), ids[depth:])
+    return out
+
+
+def rerank_runs(model, feats, depth):
+    runs = {}
+    for q, (ids, X, rest) in feats.items():
+        if X is None or not len(ids):
+            runs[q] = ids
+            continue
+        head = ids[:depth]
+        pred = model.predict(X)
+        runs[q] = ([head[i] for i in np.argsort(-pred, kind="stable")] + rest)[:100]
+    return runs
 
 
 def bm25_runs(ix: LexicalIndex, ids, queries, qids, tokenize=None):
@@ -157,6 +243,9 @@ def main(argv=None) -> int:
     ap.add_argument("--encoder", choices=["minilm", "hashing"], default="minilm", help="hashing: smoke runs only")
     ap.add_argument("--latency-queries", type=int, default=300, help="test queries timed for the re-ranker stage")
     ap.add_argument("--max-queries", type=int, default=0, help="cap train/test queries (smoke runs only)")
+    ap.add_argument("--finetune", nargs="*", default=list(FT_GRID), choices=list(FT_GRID),
+                    help="bi-encoder fine-tune candidates compared on the train hold-out (none: stock MiniLM only)")
+    ap.add_argument("--stop-after-finetune", action="store_true", help="fine-tune and score the hold-out, then stop")
     a = ap.parse_args(argv)
     if shared_data_dir() is None:
         print("shared data not found (/work/shared/data): nothing to benchmark", file=sys.stderr)
@@ -167,25 +256,63 @@ def main(argv=None) -> int:
     train_q = sorted(j.qrels["train"])
     rng.shuffle(train_q)
     n_tune = 1000 if a.quick else 2500
-    tune_q, ltr_q = train_q[:n_tune], train_q  # fusion/BM25 tuned on a train subset; re-ranker on train minus a hold-out
-    hold = train_q[:1000]  # train hold-out used only to report the re-ranker's generalisation on train
+    hold = train_q[:1000]  # train hold-out: every choice (fine-tune, fusion, typo, re-ranker) is scored here
+    tune_q = train_q[:n_tune]  # fusion/BM25/typo tuned on a train subset that starts with the hold-out
     test_q = sorted(j.qrels["test"])
     if a.max_queries:
         train_q, test_q = train_q[: a.max_queries], test_q[: a.max_queries]
-        tune_q, ltr_q, hold = train_q, train_q, train_q[: len(train_q) // 3]
-    log(f"{len(j.items)} products, {len(train_q)} train / {len(test_q)} test queries")
+        tune_q, hold = train_q, train_q[: len(train_q) // 3]
+    hs = set(hold)
+    fit_q = [q for q in train_q if q not in hs]  # bi-encoder and re-ranker are fitted on train minus the hold-out
+    log(f"{len(j.items)} products, {len(train_q)} train / {len(test_q)} test queries; "
+        f"hold-out {len(hold)}, fitted on {len(fit_q)}")
+    qh = {q: j.qrels["train"][q] for q in hold}
+    ids = [i.item_id for i in j.items]
 
     log("1) BM25 settings on train")
     icfg = tune_bm25(j, tune_q[:1500])
     log(f"   chosen {icfg.model_dump(include={'bm25_k1', 'bm25_b', 'normalize_units'})}")
 
-    log("2) build the engine (MiniLM item embeddings from the on-disk cache)")
     from shopsense.text.encoder import HashingEncoder, MiniLMEncoder
 
-    enc = MiniLMEncoder(batch_size=64) if a.encoder == "minilm" else HashingEncoder()
+    log("2) bi-encoder fine-tune on train (minus the hold-out); dense alone scored on the hold-out")
+    timings = {}
+    stock = MiniLMEncoder(batch_size=64) if a.encoder == "minilm" else HashingEncoder()
+    t = time.time()
+    ft_hold = {"stock": evaluate_rankings(dense_exact_runs(stock, j, "train", hold), qh).ndcg}
+    log(f"   hold-out dense alone, stock {stock.name}: NDCG@10 {ft_hold['stock']:.4f} ({time.time() - t:.0f}s)")
+    ft_meta, chosen_ft, enc = {}, None, stock
+    if a.encoder == "minilm" and a.finetune:
+        lx = LexicalIndex(icfg)
+        lx.set_docs(list(range(len(ids))), [i.title for i in j.items])
+        negatives = {q: r[:30] for q, r in bm25_runs(lx, ids, j.queries["train"], fit_q).items()}
+        best = None
+        for name in a.finetune:
+            folder, meta = finetuned_model(name, FT_GRID[name], j, fit_q, negatives)
+            cand_enc = MiniLMEncoder(batch_size=64, model_path=folder)
+            t = time.time()
+            ft_hold[name] = evaluate_rankings(dense_exact_runs(cand_enc, j, "train", hold), qh).ndcg
+            timings[f"encode_{name}"] = time.time() - t
+            ft_meta[name] = {"folder": str(folder), "encoder": cand_enc.name, **meta}
+            log(f"   hold-out dense alone, fine-tuned {name}: NDCG@10 {ft_hold[name]:.4f} "
+                f"(catalog encode + eval {time.time() - t:.0f}s)")
+            if best is None or ft_hold[name] > best[0]:
+                best = (ft_hold[name], name, cand_enc)
+        if best[0] > ft_hold["stock"]:
+            _, chosen_ft, enc = best
+        log(f"   chosen encoder: {chosen_ft or 'stock'} ({enc.name})")
+        if chosen_ft:  # fusion and typo settings are then chosen on queries the encoder never saw
+            tune_q = hold
+    if a.stop_after_finetune:
+        print(json.dumps({"holdout_dense_ndcg": ft_hold, "finetune": ft_meta}, indent=1))
+        return 0
+
+    log("3) build the engines (item embeddings from the on-disk cache)")
     t = time.time()
     engine = SearchEngine.build(j.items, index=icfg, search=SearchConfig(), encoder=enc,
                                 cache_dir=OUT / "emb_cache", progress=True)
+    stock_engine = engine if enc is stock else SearchEngine.build(
+        j.items, index=icfg, search=SearchConfig(), encoder=stock, cache_dir=OUT / "emb_cache", progress=True)
     log(f"   built in {time.time() - t:.1f}s")
     # pre-encode every query text the dense retriever will see (batched, cached on disk)
     texts = []
@@ -196,17 +323,18 @@ def main(argv=None) -> int:
                     texts.append(engine.parse(q, u).dense_text)
                 except Exception:  # noqa: BLE001
                     pass
-    engine.config.query_cache = len(texts) + 10
-    engine.encode_queries(texts, progress=True)
+    for e in {id(engine): engine, id(stock_engine): stock_engine}.values():
+        e.config.query_cache = len(texts) + 10
+        e.encode_queries(texts, progress=True)
 
-    log("3) fusion on train")
+    log("4) fusion on train")
     _, method, kw = tune_fusion(engine, j, tune_q)
     engine.config.fusion = method
     for k, v in kw.items():
         setattr(engine.config, k, v)
     log(f"   chosen fusion={method} {kw}")
 
-    log("4) query understanding ablation on train (typo correction)")
+    log("5) query understanding ablation on train (typo correction)")
     tq = tune_q[:1500]
     qr = {q: j.qrels["train"][q] for q in tq}
     best_typo = None
@@ -218,50 +346,73 @@ def main(argv=None) -> int:
             best_typo = (r.ndcg, typo)
     engine.config.typo_correction = best_typo[1]
 
-    log("5) LightGBM LambdaRank re-ranker on train")
+    log("6) LightGBM LambdaRank re-ranker: fitted on train minus the hold-out, settings chosen on the hold-out")
     t = time.time()
-    fit_q = [q for q in ltr_q if q not in set(hold)]
+    depth = engine.config.rerank_depth
     X, y, g = training_rows(engine, {q: j.queries["train"][q] for q in fit_q}, j.qrels["train"], progress=True)
-    rer = Reranker().fit(X, y, g)
+    hfeats = holdout_features(engine, j.queries["train"], hold, depth)
+    timings["reranker_features"] = time.time() - t
+    r_no = evaluate_rankings({q: f[0] for q, f in hfeats.items()}, qh)
+    log(f"   hold-out without re-ranker: NDCG@10 {r_no.ndcg:.4f} ({len(y)} training rows, {time.time() - t:.0f}s)")
+    lgb_grid = [dict(n_estimators=300, num_leaves=31, learning_rate=0.05),  # the previous default
+                dict(n_estimators=600, num_leaves=31, learning_rate=0.05),
+                dict(n_estimators=300, num_leaves=63, learning_rate=0.05)]
+    lgb_hold, best_lgb = [], None
+    for p in lgb_grid:
+        t = time.time()
+        m = Reranker().fit(X, y, g, **p)
+        nd = evaluate_rankings(rerank_runs(m, hfeats, depth), qh).ndcg
+        lgb_hold.append({**p, "ndcg": nd})
+        log(f"   hold-out re-ranker {p}: NDCG@10 {nd:.4f} ({time.time() - t:.0f}s)")
+        if best_lgb is None or nd > best_lgb[0]:
+            best_lgb = (nd, p, m)
+    keep_rerank = best_lgb[0] > r_no.ndcg
+    # refit the chosen settings on all train queries (the hold-out's rows appended to the fitted ones)
+    Xh, yh, gh = training_rows(engine, {q: j.queries["train"][q] for q in hold}, j.qrels["train"])
+    rer = Reranker().fit(np.concatenate([X, Xh]), np.concatenate([y, yh]), list(g) + list(gh), **best_lgb[1])
     engine.reranker = rer
-    qh = {q: j.qrels["train"][q] for q in hold}
-    r_no = evaluate_rankings(engine_runs(engine, j.queries["train"], hold, understand=True, rerank=False), qh)
-    r_lt = evaluate_rankings(engine_runs(engine, j.queries["train"], hold, understand=True, rerank=True), qh)
-    log(f"   train hold-out NDCG@10: without re-ranker {r_no.ndcg:.4f}, with {r_lt.ndcg:.4f} "
-        f"({len(y)} rows, {time.time() - t:.0f}s)")
-    keep_rerank = r_lt.ndcg > r_no.ndcg
-    # the model kept is the one fitted on train minus the hold-out (no refit: saves time on 2 cores)
+    log(f"   chosen {best_lgb[1]}; refitted on {len(g) + len(gh)} train queries")
     engine.save(OUT / ("engine_homedepot" if not a.max_queries and a.encoder == "minilm" else "engine_smoke"))
 
-    log("6) test, once per row")
+    log("7) test, once per row")
     tqrels = {q: j.qrels["test"][q] for q in test_q}
     tqs = j.queries["test"]
     rows = [evaluate_rankings(reference_bm25_runs(j, test_q), tqrels, name="BM25 (bm25s reference tokenizer)")]
-    spec = [("BM25 alone (shopsense tokenizer, tuned k1/b)", dict(mode="bm25", understand=False, rerank=False)),
-            ("dense alone (MiniLM)", dict(mode="dense", understand=False, rerank=False)),
-            (f"hybrid ({method} fusion)", dict(mode="hybrid", understand=False, rerank=False)),
-            ("hybrid + query understanding", dict(mode="hybrid", understand=True, rerank=False)),
-            ("hybrid + QU + LambdaRank re-ranker", dict(mode="hybrid", understand=True, rerank=True))]
-    for name, run_kw in spec:
+    ft_label = f"fine-tuned '{chosen_ft}'" if chosen_ft else "stock"
+    spec = [("BM25 alone (shopsense tokenizer, tuned k1/b)", engine, dict(mode="bm25", understand=False, rerank=False))]
+    if stock_engine is not engine:
+        spec.append(("dense alone (stock MiniLM)", stock_engine, dict(mode="dense", understand=False, rerank=False)))
+    spec += [(f"dense alone ({ft_label} MiniLM)", engine, dict(mode="dense", understand=False, rerank=False)),
+             (f"hybrid ({method} fusion)", engine, dict(mode="hybrid", understand=False, rerank=False)),
+             ("hybrid + query understanding", engine, dict(mode="hybrid", understand=True, rerank=False)),
+             ("hybrid + QU + LambdaRank re-ranker", engine, dict(mode="hybrid", understand=True, rerank=True))]
+    singles = []
+    for name, eng, run_kw in spec:
         t = time.time()
-        rows.append(evaluate_rankings(engine_runs(engine, tqs, test_q, **run_kw), tqrels, name=name))
+        rows.append(evaluate_rankings(engine_runs(eng, tqs, test_q, **run_kw), tqrels, name=name))
+        if run_kw["mode"] != "hybrid":
+            singles.append(rows[-1])
         log(f"   {name}: NDCG@10 {rows[-1].ndcg:.4f} ({time.time() - t:.0f}s)")
     lat = rerank_latency(engine, tqs, test_q[: a.latency_queries])
     log(f"   re-ranker stage latency: {lat}")
-    best_single = max(rows[:3], key=lambda r: r.ndcg)
+    best_single = max(singles, key=lambda r: r.ndcg)
     table = markdown_table(rows)
     print(table)
     full = rows[-1] if keep_rerank else rows[-2]
     gain = full.ndcg / best_single.ndcg - 1
     print(f"\nbest single retriever: {best_single.name} ({best_single.ndcg:.4f}); "
           f"full pipeline ({full.name}): {full.ndcg:.4f} = {gain:+.1%} (target >= +15%)")
-    result = {"encoder": enc.name, "max_queries": a.max_queries, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
-              "cpus": os.cpu_count(), "rows": [r.row() for r in rows], "best_single": best_single.name,
+    result = {"encoder": enc.name, "max_queries": a.max_queries,
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
+              "cpus": os.cpu_count(), "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+              "rows": [r.row() for r in rows], "best_single": best_single.name,
               "full_pipeline": full.name, "gain_vs_best_single": gain, "reranker_kept_on_train": keep_rerank,
               "chosen": {"index": icfg.model_dump(mode="json"), "fusion": method, "fusion_params": kw,
-                         "typo_correction": best_typo[1]},
-              "train_holdout": {"no_rerank": r_no.ndcg, "rerank": r_lt.ndcg}, "reranker_features": FEATURES,
-              "reranker_params": rer.params, "latency_ms": lat, "seconds": time.time() - t0}
+                         "typo_correction": best_typo[1], "finetune": chosen_ft, "reranker": best_lgb[1]},
+              "train_holdout": {"dense_alone": ft_hold, "no_rerank": r_no.ndcg, "rerank_grid": lgb_hold},
+              "finetune": ft_meta, "reranker_features": FEATURES, "reranker_params": rer.params,
+              "latency_ms": lat, "timings_s": {k: round(v, 1) for k, v in timings.items()},
+              "seconds": time.time() - t0}
     OUT.mkdir(parents=True, exist_ok=True)
     name = "search_quality.json" if not a.max_queries and a.encoder == "minilm" else "search_quality_smoke.json"
     (OUT / name).write_text(json.dumps(result, indent=1))
