@@ -109,7 +109,7 @@ def holdout_features(engine, queries, qids, depth):
             continue
         cand = engine.candidates(parsed)
         order = np.argsort(-cand.score, kind="stable")
-        ids = [engine.ids.ids[int(cand.rows[i])] for i in order[:100]]
+        ids = [engine.ids.ids[int(cand.rows[i])] for i in order[:max(100, depth)]]
         top = order[:depth]
         out[q] = (ids, features(engine, cand, top, parsed.raw), ids[depth:])
     return out
