@@ -245,6 +245,8 @@ def main(argv=None) -> int:
     ap.add_argument("--max-queries", type=int, default=0, help="cap train/test queries (smoke runs only)")
     ap.add_argument("--finetune", nargs="*", default=list(FT_GRID), choices=list(FT_GRID),
                     help="bi-encoder fine-tune candidates compared on the train hold-out (none: stock MiniLM only)")
+    ap.add_argument("--rerank-depths", nargs="+", type=int, default=[SearchConfig().rerank_depth],
+                    help="re-rank depths compared on the train hold-out (candidate pool widened to the depth)")
     ap.add_argument("--stop-after-finetune", action="store_true", help="fine-tune and score the hold-out, then stop")
     a = ap.parse_args(argv)
     if shared_data_dir() is None:
@@ -327,6 +329,7 @@ def main(argv=None) -> int:
         e.config.query_cache = len(texts) + 10
         e.encode_queries(texts, progress=True)
 
+    n_pool = min(engine.config.n_lexical, engine.config.n_dense)  # step 6 widens the pool for deeper re-ranking
     log("4) fusion on train")
     _, method, kw = tune_fusion(engine, j, tune_q)
     engine.config.fusion = method
@@ -347,20 +350,35 @@ def main(argv=None) -> int:
     engine.config.typo_correction = best_typo[1]
 
     log("6) LightGBM LambdaRank re-ranker: fitted on train minus the hold-out, settings chosen on the hold-out")
-    t = time.time()
-    depth = engine.config.rerank_depth
-    X, y, g = training_rows(engine, {q: j.queries["train"][q] for q in fit_q}, j.qrels["train"], progress=True)
-    hfeats = holdout_features(engine, j.queries["train"], hold, depth)
-    timings["reranker_features"] = time.time() - t
-    r_no = evaluate_rankings({q: f[0] for q, f in hfeats.items()}, qh)
-    log(f"   hold-out without re-ranker: NDCG@10 {r_no.ndcg:.4f} ({len(y)} training rows, {time.time() - t:.0f}s)")
+    t6 = time.time()
     lgb_grid = [dict(n_estimators=300, num_leaves=31, learning_rate=0.05),  # the previous default
                 dict(n_estimators=600, num_leaves=31, learning_rate=0.05),
                 dict(n_estimators=300, num_leaves=63, learning_rate=0.05)]
+    # re-rank depth first (default LightGBM settings), then the LightGBM grid at the chosen depth
+    depth_hold, best_depth = {}, None
+    for d in a.rerank_depths:
+        t = time.time()
+        engine.config.rerank_depth = d
+        engine.config.n_lexical, engine.config.n_dense = max(n_pool, d), max(n_pool, d)
+        X, y, g = training_rows(engine, {q: j.queries["train"][q] for q in fit_q}, j.qrels["train"], depth=d,
+                                progress=True)
+        hfeats = holdout_features(engine, j.queries["train"], hold, d)
+        r_no = evaluate_rankings({q: f[0] for q, f in hfeats.items()}, qh)
+        m = Reranker().fit(X, y, g, **lgb_grid[0])
+        depth_hold[d] = {"no_rerank": r_no.ndcg, "rerank": evaluate_rankings(rerank_runs(m, hfeats, d), qh).ndcg}
+        log(f"   hold-out depth {d}: without re-ranker {r_no.ndcg:.4f}, with {depth_hold[d]['rerank']:.4f} "
+            f"({len(y)} training rows, {time.time() - t:.0f}s)")
+        if best_depth is None or depth_hold[d]["rerank"] > best_depth[0]:
+            best_depth = (depth_hold[d]["rerank"], d, (X, y, g, hfeats, r_no, m))
+    _, depth, (X, y, g, hfeats, r_no, m0) = best_depth
+    engine.config.rerank_depth = depth
+    engine.config.n_lexical, engine.config.n_dense = max(n_pool, depth), max(n_pool, depth)
+    log(f"   chosen re-rank depth {depth}")
+    timings["reranker_depths"] = time.time() - t6
     lgb_hold, best_lgb = [], None
     for p in lgb_grid:
         t = time.time()
-        m = Reranker().fit(X, y, g, **p)
+        m = m0 if p == lgb_grid[0] else Reranker().fit(X, y, g, **p)
         nd = evaluate_rankings(rerank_runs(m, hfeats, depth), qh).ndcg
         lgb_hold.append({**p, "ndcg": nd})
         log(f"   hold-out re-ranker {p}: NDCG@10 {nd:.4f} ({time.time() - t:.0f}s)")
@@ -368,7 +386,7 @@ def main(argv=None) -> int:
             best_lgb = (nd, p, m)
     keep_rerank = best_lgb[0] > r_no.ndcg
     # refit the chosen settings on all train queries (the hold-out's rows appended to the fitted ones)
-    Xh, yh, gh = training_rows(engine, {q: j.queries["train"][q] for q in hold}, j.qrels["train"])
+    Xh, yh, gh = training_rows(engine, {q: j.queries["train"][q] for q in hold}, j.qrels["train"], depth=depth)
     rer = Reranker().fit(np.concatenate([X, Xh]), np.concatenate([y, yh]), list(g) + list(gh), **best_lgb[1])
     engine.reranker = rer
     log(f"   chosen {best_lgb[1]}; refitted on {len(g) + len(gh)} train queries")
@@ -408,8 +426,10 @@ def main(argv=None) -> int:
               "rows": [r.row() for r in rows], "best_single": best_single.name,
               "full_pipeline": full.name, "gain_vs_best_single": gain, "reranker_kept_on_train": keep_rerank,
               "chosen": {"index": icfg.model_dump(mode="json"), "fusion": method, "fusion_params": kw,
-                         "typo_correction": best_typo[1], "finetune": chosen_ft, "reranker": best_lgb[1]},
-              "train_holdout": {"dense_alone": ft_hold, "no_rerank": r_no.ndcg, "rerank_grid": lgb_hold},
+                         "typo_correction": best_typo[1], "finetune": chosen_ft, "reranker": best_lgb[1],
+                         "rerank_depth": depth, "n_lexical": engine.config.n_lexical, "n_dense": engine.config.n_dense},
+              "train_holdout": {"dense_alone": ft_hold, "no_rerank": r_no.ndcg, "rerank_depth": depth_hold,
+                                 "rerank_grid": lgb_hold},
               "finetune": ft_meta, "reranker_features": FEATURES, "reranker_params": rer.params,
               "latency_ms": lat, "timings_s": {k: round(v, 1) for k, v in timings.items()},
               "seconds": time.time() - t0}
