@@ -117,13 +117,10 @@ def test_lgbm_ranker_learns_and_round_trips(tmp_path):
 
 def _diversify_reference(ids, rel, items, n, lam, cap):
     """The plain MMR loop (one candidate per turn) that `diversify` must reproduce exactly."""
+    from shopsense.rank.rules import similarity_codes
+
     m = len(ids)
-    cats = [items[i].category_path if i in items else "" for i in ids]
-    brands = [items[i].brand if i in items else "" for i in ids]
-    cat_code = {c: k for k, c in enumerate(dict.fromkeys(cats))}
-    brand_code = {b: k for k, b in enumerate(dict.fromkeys(brands))}
-    cc = np.array([cat_code[c] for c in cats])
-    bc = np.array([brand_code[b] if b else -1 - k for k, b in enumerate(brands)])
+    cats, cc, bc = similarity_codes(ids, items)
     max_sim, free, per_cat, out, overflow = np.zeros(m), np.ones(m, bool), {}, [], []
     while len(out) < n and free.any():
         val = lam * rel - (1.0 - lam) * max_sim

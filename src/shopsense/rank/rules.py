@@ -50,6 +50,18 @@ def apply_rules(ids: list[str], rel: np.ndarray, items: dict[str, Item], cfg: Ra
     return keep, rel, notes
 
 
+def similarity_codes(ids: list[str], items: dict[str, Item]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(category path per id, category code per id, brand code per id) for MMR; items without a brand
+    get a code of their own, so two unbranded items are not 'the same brand'."""
+    cats = [items[i].category_path if i in items else "" for i in ids]
+    brands = [items[i].brand if i in items else "" for i in ids]
+    cat_code = {c: k for k, c in enumerate(dict.fromkeys(cats))}
+    brand_code = {b: k for k, b in enumerate(dict.fromkeys(brands))}
+    cc = np.array([cat_code[c] for c in cats])
+    bc = np.array([brand_code[b] if b else -1 - k for k, b in enumerate(brands)])
+    return cats, cc, bc
+
+
 def diversify(ids: list[str], rel: np.ndarray, items: dict[str, Item], n: int, lam: float,
               cap: int | None) -> list[int]:
     """MMR: pick argmax lam*rel - (1-lam)*max_sim(picked), sim = 0.7*same category + 0.3*same brand;
@@ -58,12 +70,7 @@ def diversify(ids: list[str], rel: np.ndarray, items: dict[str, Item], n: int, l
     m = len(ids)
     if m == 0 or n <= 0:
         return []
-    cats = [items[i].category_path if i in items else "" for i in ids]
-    brands = [items[i].brand if i in items else "" for i in ids]
-    cat_code = {c: k for k, c in enumerate(dict.fromkeys(cats))}
-    brand_code = {b: k for k, b in enumerate(dict.fromkeys(brands))}
-    cc = np.array([cat_code[c] for c in cats])
-    bc = np.array([brand_code[b] if b else -1 - k for k, b in enumerate(brands)])
+    cats, cc, bc = similarity_codes(ids, items)
     max_sim = np.zeros(m)
     free = np.ones(m, bool)
     capped = np.zeros(m, bool)  # items of a category that reached the cap
