@@ -40,7 +40,13 @@ async def _query_vector(st: Any, eng: Any, q: str):
     se = eng.sources.search_engine
     if st.qbatch is None or se is None:
         return None
-    text = se.dense_query(q)
+    try:
+        text = se.dense_query(q)
+    except DataError:
+        raise  # bad input: a 422 for the caller, as engine.search would raise it
+    except Exception:  # noqa: BLE001 - the engine's own fallbacks (title match) answer instead
+        log.warning("query understanding failed before batching; the engine handles the request", exc_info=True)
+        return None
     if text is None:
         return None
     qv = se.cached_query_vector(text)
