@@ -288,7 +288,7 @@ def _fast_columns(stripped: dict[str, Any], idx: np.ndarray, starts: np.ndarray,
     sel = pa.array(idx)
     n = len(idx)
 
-    def encode(name: str, parts: Any = None) -> tuple[np.ndarray, tuple[list[Any], np.ndarray]]:
+    def encode(name: str) -> tuple[np.ndarray, tuple[list[Any], np.ndarray]]:
         """(64-bit key component per row, (distinct stored values, code per row)); an empty value is
         stored as NULL with the NONE component."""
         if name not in stripped:
@@ -305,14 +305,14 @@ def _fast_columns(stripped: dict[str, Any], idx: np.ndarray, starts: np.ndarray,
             if name in memos:
                 shown[mask], hashes[mask] = memos[name].lookup(vals)
             else:  # sessions: rarely seen in two blocks, not worth remembering
-                sh, hs = parts(vals.to_pylist())
+                sh, hs = v.pseudo.session_parts_many(vals.to_pylist())
                 shown[mask], hashes[mask] = np.array(sh, dtype=object), hs
         return hashes[codes], (shown.tolist(), codes)
 
-    hu, users = encode("user_id", v.pseudo.user_parts_many)
+    hu, users = encode("user_id")
     hi, items = encode("item_id")
     hq, queries = encode("query")
-    hs, sessions = encode("session_id", v.pseudo.session_parts_many)
+    hs, sessions = encode("session_id")
     t, val, cd = ts[idx], value[idx], code[idx]
     eids = keys.event_keys(hu, hi, cd, t, val, hq, hs)
     if "event_id" in stripped:

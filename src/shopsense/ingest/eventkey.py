@@ -50,7 +50,6 @@ class EventKeys:
         self._key = key[:64]
         self._blake = hashlib.blake2b(digest_size=8, key=self._key)  # keyed once, copied per value
         self.text = lru_cache(maxsize=1 << 18)(self._text)
-        self._many_cache: dict[str | None, int] = {}
 
     def _text(self, s: str | None) -> int:
         if s is None:
@@ -75,12 +74,9 @@ class EventKeys:
         return h - (1 << 64) if h >= (1 << 63) else h
 
     def texts(self, values: Sequence[str | None]) -> np.ndarray:
-        """`text` of many distinct values at once: one keyed hash each; values seen in earlier blocks
-        (items, queries recur) come from a bounded cache."""
+        """`text` of many distinct values at once: one keyed hash each (the ingest path remembers
+        items and queries across blocks itself, columnar._Memo)."""
         copy = self._blake.copy
-        cache = self._many_cache
-        if len(cache) > 1 << 18:
-            cache.clear()
 
         def one(v: str | None) -> bytes:
             if v is None:
@@ -89,10 +85,7 @@ class EventKeys:
             h.update(v.encode("utf-8", "surrogateescape"))
             return h.digest()
 
-        miss = list(set(values).difference(cache.keys()))
-        if miss:
-            cache.update(zip(miss, np.frombuffer(b"".join(map(one, miss)), dtype="<u8").tolist()))
-        return np.fromiter(map(cache.__getitem__, values), dtype=np.uint64, count=len(values))
+        return np.frombuffer(b"".join(map(one, values)), dtype="<u8").astype(np.uint64)
 
     def event_keys(self, user: np.ndarray, item: np.ndarray, etype: np.ndarray, ts: np.ndarray,
                    value: np.ndarray, query: np.ndarray, session: np.ndarray) -> np.ndarray:

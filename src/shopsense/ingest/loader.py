@@ -69,6 +69,11 @@ def _first_columns(path: Path, fmt: str) -> list[str]:
     return list(cols)
 
 
+def _columnar(kind: str, fmt: str, path: Path) -> bool:
+    """Whether the file takes the columnar fast path (plain CSV/TSV event logs)."""
+    return kind == "events" and fmt in ("csv", "tsv") and not path.name.lower().endswith(".gz")
+
+
 def ingest_file(store: Store, path: str | Path, kind: str, *, pseudonymizer: Pseudonymizer,
                 config: IngestConfig | None = None, fmt: str | None = None,
                 on_chunk: Callable[[int], None] | None = None) -> IngestReport:
@@ -82,8 +87,8 @@ def ingest_file(store: Store, path: str | Path, kind: str, *, pseudonymizer: Pse
         raise DataError("file not found", source=str(path), hint="check the path")
     fmt = fmt or detect_format(path)
     worker = None
-    if (kind == "events" and fmt in ("csv", "tsv") and not path.name.lower().endswith(".gz")
-            and cfg.worker_min_bytes is not None and path.stat().st_size >= cfg.worker_min_bytes):
+    if (_columnar(kind, fmt, path) and cfg.worker_min_bytes is not None
+            and path.stat().st_size >= cfg.worker_min_bytes):
         from shopsense.ingest.worker import start_worker, stop_worker
 
         worker = start_worker()  # big event file: validated in a second process (see ingest.worker)
@@ -164,8 +169,7 @@ def _ingest(store: Store, path: Path, kind: str, pseudonymizer: Pseudonymizer, c
         pending.append(writer.submit(commit, block, block_rejects, last_line))
 
     try:
-        fast_ok = kind == "events" and fmt in ("csv", "tsv") and not path.name.lower().endswith(".gz")
-        if fast_ok:
+        if _columnar(kind, fmt, path):
             from shopsense.ingest.columnar import Fallback, event_chunks
             from shopsense.ingest.worker import event_chunks_in_worker
 

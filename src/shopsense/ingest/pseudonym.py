@@ -27,7 +27,6 @@ class Pseudonymizer:
         self._key = key
         self._hmac = hmac.new(key, digestmod=hashlib.sha256)  # copied per id: cheaper than a new HMAC
         self._blake = hashlib.blake2b(digest_size=20, key=key[:64])  # keyed once, copied per session id
-        self._user_cache: tuple[dict[str, str], dict[str, int]] = ({}, {})
         # lru_cache per instance: shoppers and sessions repeat a lot within a file
         self.user_parts = lru_cache(maxsize=1 << 17)(self._user_parts)
         self.session_parts = lru_cache(maxsize=1 << 15)(self._session_parts)
@@ -51,30 +50,13 @@ class Pseudonymizer:
     def user_parts_many(self, raw_ids: Sequence[str]) -> tuple[list[str], Any]:
         """`user_parts` for many distinct ids at once (the columnar ingest path): the same values,
         with the per-id Python work cut to one MAC; hex and integer parts are split out by numpy.
-        Shoppers come back block after block, so results are kept in a bounded cache."""
-        return self._many(raw_ids, self._user_cache, self._hmac, 32, 16)
+        Not cached here: the ingest path remembers shoppers across blocks itself (columnar._Memo)."""
+        return _split(_digests(self._hmac, raw_ids), 32, 16)
 
     def session_parts_many(self, raw_ids: Sequence[str]) -> tuple[list[str], Any]:
         """`session_parts` for many distinct ids at once. Not cached: a session rarely spans blocks."""
         hexes, comps = _split(_digests(self._blake, raw_ids), 20, 12)
         return hexes, comps
-
-    @staticmethod
-    def _many(raw_ids: Sequence[str], cache: tuple[dict[str, str], dict[str, int]], base: Any, size: int,
-              shown: int) -> tuple[list[str], Any]:
-        import numpy as np
-
-        hexes, comps = cache
-        if len(hexes) > 1 << 18:
-            hexes.clear()
-            comps.clear()
-        miss = list(set(raw_ids).difference(hexes.keys()))  # set algebra and map(): no per-id bytecode
-        if miss:
-            h, c = _split(_digests(base, miss), size, shown)
-            hexes.update(zip(miss, h))
-            comps.update(zip(miss, c.tolist()))
-        return (list(map(hexes.__getitem__, raw_ids)),
-                np.fromiter(map(comps.__getitem__, raw_ids), dtype=np.uint64, count=len(raw_ids)))
 
     def user(self, raw_id: str) -> str:
         return self.user_parts(raw_id)[0]
