@@ -42,6 +42,7 @@ from shopsense.text.finetune import FinetuneConfig, finetune, judged_pairs, pair
 from shopsense.text.itemtext import item_text  # noqa: E402
 
 OUT = Path(__file__).parent / "out"
+NOISE = 0.002  # run-to-run spread of hold-out NDCG@10 (benchmarks/results/search.md)
 
 
 def log(*a):
@@ -353,7 +354,11 @@ def main(argv=None) -> int:
     t6 = time.time()
     lgb_grid = [dict(n_estimators=300, num_leaves=31, learning_rate=0.05),  # the previous default
                 dict(n_estimators=600, num_leaves=31, learning_rate=0.05),
-                dict(n_estimators=300, num_leaves=63, learning_rate=0.05)]
+                dict(n_estimators=300, num_leaves=63, learning_rate=0.05),
+                dict(n_estimators=150, num_leaves=31, learning_rate=0.1),
+                dict(n_estimators=1000, num_leaves=31, learning_rate=0.03),
+                dict(n_estimators=300, num_leaves=31, learning_rate=0.05, min_data_in_leaf=200),
+                dict(n_estimators=300, num_leaves=31, learning_rate=0.05, objective="rank_xendcg")]
     # re-rank depth first (default LightGBM settings), then the LightGBM grid at the chosen depth
     depth_hold, best_depth = {}, None
     for d in a.rerank_depths:
@@ -384,6 +389,13 @@ def main(argv=None) -> int:
         log(f"   hold-out re-ranker {p}: NDCG@10 {nd:.4f} ({time.time() - t:.0f}s)")
         if best_lgb is None or nd > best_lgb[0]:
             best_lgb = (nd, p, m)
+    # hold-out differences below ~0.002 are noise (the HNSW graph differs from run to run): among the
+    # settings that close, take the cheapest to evaluate (fewest trees; prediction time grows with them)
+    near = [(h, q) for h, q in zip(lgb_hold, lgb_grid) if h["ndcg"] >= best_lgb[0] - NOISE]
+    cheap = min(near, key=lambda hq: (hq[1]["n_estimators"], hq[1]["num_leaves"]))[1]
+    if cheap != best_lgb[1]:
+        log(f"   {cheap} is within {NOISE} of the best {best_lgb[1]} and cheaper: taken")
+        best_lgb = (lgb_hold[lgb_grid.index(cheap)]["ndcg"], cheap, None)
     keep_rerank = best_lgb[0] > r_no.ndcg
     # refit the chosen settings on all train queries (the hold-out's rows appended to the fitted ones)
     Xh, yh, gh = training_rows(engine, {q: j.queries["train"][q] for q in hold}, j.qrels["train"], depth=depth)

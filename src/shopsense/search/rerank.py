@@ -77,7 +77,7 @@ def features(engine: "SearchEngine", cand: "Candidates", idx: np.ndarray, query:
         miss = [w for w, h in zip(qidf, hit) if not h]
         first = next((p for p, t in enumerate(d) if t in quset), len(d))
         last = d.index(q[-1]) / max(1, len(d)) if q and q[-1] in ds else -1.0
-        phrase = float(len(q) > 1 and any(d[s:s + len(q)] == q for s in range(len(d) - len(q) + 1)))
+        phrase = float(len(q) > 1 and not miss and any(d[s:s + len(q)] == q for s in range(len(d) - len(q) + 1)))
         tws = _surface(title) if rws else frozenset()
         dnum = [t for t in d if _is_num(t)]
         X[j] = (cand.lex[i], cand.lex[i] / lmax if lmax > 0 else 0.0,
@@ -135,15 +135,19 @@ class Reranker:
             else X[:, self._cols]
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: Sequence[int], *, n_estimators: int = 300,
-            learning_rate: float = 0.05, num_leaves: int = 31, max_label: int = 6, seed: int = 0) -> "Reranker":
-        """X has all `FEATURES` columns (from `training_rows`); the model uses `self.features`."""
+            learning_rate: float = 0.05, num_leaves: int = 31, max_label: int = 6, seed: int = 0,
+            objective: str = "lambdarank", min_data_in_leaf: int = 50) -> "Reranker":
+        """X has all `FEATURES` columns (from `training_rows`); the model uses `self.features`.
+        `objective`: LightGBM's "lambdarank" or "rank_xendcg" (both optimise NDCG)."""
         import lightgbm as lgb
 
         if len(X) == 0:
             raise DataError("no training rows for the re-ranker", hint="pass queries with judged results")
-        self.params = {"objective": "lambdarank", "metric": "ndcg", "ndcg_eval_at": [10],
+        if objective not in ("lambdarank", "rank_xendcg"):
+            raise DataError(f"unknown re-ranker objective {objective!r}", hint="use lambdarank or rank_xendcg")
+        self.params = {"objective": objective, "metric": "ndcg", "ndcg_eval_at": [10],
                        "label_gain": [i / 3 for i in range(max_label + 1)], "learning_rate": learning_rate,
-                       "num_leaves": num_leaves, "min_data_in_leaf": 50, "feature_fraction": 0.9,
+                       "num_leaves": num_leaves, "min_data_in_leaf": min_data_in_leaf, "feature_fraction": 0.9,
                        "lambdarank_truncation_level": 20, "verbose": -1, "seed": seed, "num_threads": 2}
         ds = lgb.Dataset(self._select(X), label=y, group=[int(x) for x in groups], feature_name=self.features)
         self._booster = lgb.train(self.params, ds, num_boost_round=n_estimators)
