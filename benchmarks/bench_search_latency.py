@@ -80,6 +80,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--queries", type=int, default=500)
     ap.add_argument("--throughput-texts", type=int, default=512, help="0 skips the throughput measurement")
+    ap.add_argument("--query-threads", type=int, nargs="+", default=[1],
+                    help="ONNX Runtime threads per query encode (search.query_threads; a server keeps 1 since it "
+                         "runs requests in parallel, a single stream of queries can use both cores)")
     a = ap.parse_args(argv)
     if shared_data_dir() is None:
         print("shared data not found: nothing to benchmark", file=sys.stderr)
@@ -105,8 +108,12 @@ def main(argv=None) -> int:
     warm = list(j.queries["train"].values())[:50]
     qs = list(dict.fromkeys(j.queries["test"].values()))[: a.queries]
     res = {}
-    variants = [("hybrid + QU", dict(rerank=False)), ("hybrid + QU + re-ranker", dict(rerank=True)),
-                ("BM25 only", dict(mode="bm25", rerank=False)),
+    variants = []
+    for n in a.query_threads:
+        tag = "" if a.query_threads == [1] else f", query_threads={n}"
+        variants += [(f"hybrid + QU{tag}", dict(rerank=False, threads=n)),
+                     (f"hybrid + QU + re-ranker{tag}", dict(rerank=True, threads=n))]
+    variants += [("BM25 only", dict(mode="bm25", rerank=False)),
                 ("hybrid + QU + re-ranker, query vectors pre-encoded", dict(rerank=True, pre=True))]
     for name, kw in variants:
         if kw.pop("pre", False):  # retrieval cost alone: query embeddings computed in one batch beforehand
@@ -114,6 +121,9 @@ def main(argv=None) -> int:
             engine.encode_queries([engine.parse(q).dense_text for q in warm + qs])
         if kw.get("rerank") and engine.reranker is None:
             continue
+        threads = kw.pop("threads", None)
+        if threads is not None and threads != engine.config.query_threads:
+            engine.config.query_threads, engine._qencoder = threads, None  # rebuilt with that many threads
         for q in warm:
             engine.search(q, k=10, **kw)
         total, enc_t = [], []
