@@ -134,3 +134,21 @@ def test_event_columns_are_stored_like_rows_and_duplicates_still_caught(store):
     lines = [q.line for q in store.quarantine_rows("duplicate_id")]
     assert lines == [4, 8, 10]
     assert _cols([(1, 2, 10.0)]).rows() == [(1, 2, "uk", "a", 0, None, None, 10.0, None)]
+
+
+def test_a_block_mixing_plain_rated_and_search_events_is_stored_exactly(store):
+    """Rows without value and query are inserted through a narrower statement than the others: over
+    several 200-row statements and a remainder, every row must come back exactly as given."""
+    from shopsense.store.base import EventColumns
+
+    rows = []
+    for k in range(1, 1_003):
+        value = float(k % 5) if k % 7 == 0 else None  # ratings
+        query = f"q{k}" if k % 11 == 0 else None  # searches
+        item = None if query and k % 2 else f"i{k % 13}"
+        rows.append((k, 2 * k, f"u{k % 17}", item, k % 4, value, query, 1_600_000_000.0 + k, f"s{k // 50}" if k % 3 else None))
+    run = store.begin_run("events", "sha-mixed", "mixed.csv")
+    assert store.commit_chunk(run, EventColumns.from_rows(rows), [], len(rows)).accepted == len(rows)
+    got = store.conn.execute("SELECT event_id, user_key, item_id, type, value, query, ts, session FROM events "
+                             "ORDER BY ts").fetchall()
+    assert got == [r[1:] for r in rows]
