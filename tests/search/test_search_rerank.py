@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shopsense.errors import DataError, NotFittedError
 from shopsense.search.engine import SearchEngine
@@ -117,3 +119,17 @@ def test_xendcg_objective_learns_the_judgments_and_unknown_objectives_are_refuse
         nd = evaluate_rankings({q: engine.search(t, k=30).items.ids for q, t in hq.items()}, hr).ndcg
         assert nd > base + 0.05, (obj, base, nd)
     engine.reranker = None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text("abcd", min_size=1, max_size=6), max_size=6),
+       st.lists(st.text("abcd", min_size=1, max_size=6), max_size=10))
+def test_prefix_feature_counts_what_its_definition_says(missing, doc):
+    """The prefix feature answers from per-title prefix sets; the definition is a scan: a token t
+    (3+ chars) hits a title token x (3+ chars) when x starts with t[:4] or t starts with x[:4]."""
+    from shopsense.search.rerank import _prefix_hits
+
+    def scan(t):
+        return len(t) >= 3 and any(len(x) >= 3 and (x.startswith(t[:4]) or t.startswith(x[:4])) for x in doc)
+
+    assert _prefix_hits(missing, doc) == sum(scan(t) for t in missing)

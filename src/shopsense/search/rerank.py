@@ -33,9 +33,18 @@ def _is_num(t: str) -> bool:
     return t[:1].isdigit()
 
 
-def _prefix_hit(t: str, doc: list[str]) -> bool:
-    """A query token the title lacks but shares a 4-character prefix with (drill/driller, galv/galvanized)."""
-    return len(t) >= 3 and any(len(x) >= 3 and (x.startswith(t[:4]) or t.startswith(x[:4])) for x in doc)
+def _prefix_hits(missing: list[str], doc: list[str]) -> int:
+    """How many of the query tokens the title lacks share a 4-character prefix with one of its tokens
+    (drill/driller, galv/galvanized): a token t (3+ chars) hits a title token x (3+ chars) when one
+    starts with the other's first four characters. Asked with prefix sets built once per title rather
+    than a scan of the title per missing token (that scan was a quarter of the feature time)."""
+    if not missing:
+        return 0
+    p4 = {x[:4] for x in doc if len(x) >= 4}
+    p3 = {x[:3] for x in doc if len(x) >= 3}
+    whole3 = {x for x in doc if len(x) == 3}
+    return sum(1 for t in missing if (t[:4] in p4 or t[:3] in whole3) if len(t) >= 4) + \
+        sum(1 for t in missing if len(t) == 3 and t in p3)
 
 
 @lru_cache(maxsize=200_000)
@@ -79,7 +88,7 @@ def features(engine: "SearchEngine", cand: "Candidates", idx: np.ndarray, query:
         last = d.index(q[-1]) / max(1, len(d)) if q and q[-1] in ds else -1.0
         phrase = float(len(q) > 1 and not miss and any(d[s:s + len(q)] == q for s in range(len(d) - len(q) + 1)))
         tws = _surface(title) if rws else frozenset()
-        dnum = [t for t in d if _is_num(t)]
+        dnum = [t for t in d if t[:1].isdigit()]  # _is_num, inlined: ~8 per title, 100 titles a query
         X[j] = (cand.lex[i], cand.lex[i] / lmax if lmax > 0 else 0.0,
                 cand.lex_rank[i] if cand.lex_rank[i] > 0 else 1000, cand.cos[i], cand.cos[i] - cmax,
                 cand.dense_rank[i] if cand.dense_rank[i] > 0 else 1000,
@@ -91,7 +100,7 @@ def features(engine: "SearchEngine", cand: "Candidates", idx: np.ndarray, query:
                 first / max(1, len(d)),
                 sum(w for w, h in zip(qidf, hit) if h) / sidf, len(miss), max(miss) if miss else 0.0, sidf,
                 last, phrase, len(rws & tws) / len(rws) if rws else 0.0,
-                sum(_prefix_hit(t, d) for t, h in zip(uq, hit) if not h) / len(uq) if uq else 0.0,
+                _prefix_hits([t for t, h in zip(uq, hit) if not h], d) / len(uq) if uq else 0.0,
                 fz[j, 0], fz[j, 1], fz[j, 2],
                 len(dnum), sum(t not in quset for t in dnum), len(query), lmax, cmax, j, 0.0)
     if len(X):
