@@ -133,3 +133,23 @@ def test_prefix_feature_counts_what_its_definition_says(missing, doc):
         return len(t) >= 3 and any(len(x) >= 3 and (x.startswith(t[:4]) or t.startswith(x[:4])) for x in doc)
 
     assert _prefix_hits(missing, doc) == sum(scan(t) for t in missing)
+
+
+def test_bagged_reranker_averages_its_seeds_and_single_model_files_still_load(engine, tmp_path):
+    import json
+
+    queries, qrels = synthetic_judgments(engine, n=30)
+    X, y, g = training_rows(engine, queries, qrels, depth=30)
+    singles = [Reranker().fit(X, y, g, n_estimators=20, seed=4 + k) for k in range(3)]
+    assert not np.allclose(singles[0].predict(X), singles[1].predict(X))  # the seeds do make different models
+    bag = Reranker().fit(X, y, g, n_estimators=20, bags=3, seed=4)
+    np.testing.assert_allclose(bag.predict(X), np.mean([s.predict(X) for s in singles], 0), rtol=1e-9, atol=1e-9)
+    bag.save(tmp_path / "bag")
+    np.testing.assert_allclose(Reranker.load(tmp_path / "bag").predict(X), bag.predict(X))
+    # a folder saved before bagging holds one "model" string
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "reranker.json").write_text(json.dumps(
+        {"features": FEATURES, "params": singles[0].params, "model": singles[0].models[0]}))
+    np.testing.assert_allclose(Reranker.load(tmp_path / "old").predict(X), singles[0].predict(X))
+    with pytest.raises(DataError, match="bags"):
+        Reranker().fit(X, y, g, bags=0)
