@@ -379,7 +379,8 @@ def main(argv=None) -> int:
                 dict(n_estimators=1000, num_leaves=31, learning_rate=0.03),
                 dict(n_estimators=300, num_leaves=31, learning_rate=0.05, min_data_in_leaf=200),
                 dict(n_estimators=300, num_leaves=31, learning_rate=0.05, objective="rank_xendcg"),
-                # seed bags: one model's hold-out NDCG@10 moves by up to ±0.004 with its seed alone
+                # seed bags: one model's hold-out NDCG@10 moves by up to ±0.004 with its seed alone (a bag of
+                # 5 helped on a stock-encoder engine, not yet on the fine-tuned one: results/search.md)
                 dict(n_estimators=150, num_leaves=31, learning_rate=0.1, bags=5),
                 dict(n_estimators=300, num_leaves=31, learning_rate=0.05, bags=5)]
     # re-rank depth first (default LightGBM settings), then the LightGBM grid at the chosen depth
