@@ -56,8 +56,34 @@ def test_search_engine_exports_into_its_cache_folder(encoders, tmp_path):
     from shopsense.search.engine import SearchEngine
     from shopsense.text.onnx_query import OnnxQueryEncoder
 
+    from shopsense.search.config import SearchConfig
+
     torch_enc, _ = encoders
-    eng = SearchEngine(encoder=torch_enc, cache_dir=tmp_path)
+    eng = SearchEngine(encoder=torch_enc, cache_dir=tmp_path, search=SearchConfig(query_precision="fp32"))
     assert isinstance(eng.query_encoder, OnnxQueryEncoder)
     assert eng.query_encoder.path.parent == tmp_path / "onnx"
     np.testing.assert_allclose(eng.query_vector("garden hose"), torch_enc.encode(["garden hose"])[0], atol=1e-5)
+
+
+def test_int8_query_path_is_close_to_fp32_and_keeps_the_ranking(encoders, tmp_path):
+    """int8 (the default query precision) moves query vectors a little, not the nearest items."""
+    from shopsense.search.engine import SearchEngine
+    from shopsense.text.onnx_query import OnnxQueryEncoder
+
+    torch_enc, onnx_enc = encoders
+    q8 = OnnxQueryEncoder(torch_enc, onnx_enc.path.parent, precision="int8")
+    assert q8.path != onnx_enc.path and q8.path.stat().st_size < 0.7 * onnx_enc.path.stat().st_size  # word embeddings stay float
+    queries = ["cordless drill", "nonstick frying pan 12 inch", "garden hose 50 ft", "led bulbs 60w", "🙂 平底锅"]
+    a = torch_enc.encode(queries)
+    b = np.vstack([q8.encode([q]) for q in queries])  # one at a time, as served
+    cos = (a * b).sum(1)
+    assert cos.min() > 0.98 and not np.allclose(a, b, atol=1e-4)  # close, yet really the quantised network
+    np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    titles = ["DEWALT 20V cordless drill driver kit", "12 in. nonstick frying pan", "50 ft. garden hose",
+              "60-Watt equivalent LED light bulb", "cast iron skillet", "ceiling fan with light", "shower head"]
+    T = torch_enc.encode(titles)
+    assert ((a @ T.T).argmax(1) == (b @ T.T).argmax(1)).all()
+    again = OnnxQueryEncoder(torch_enc, onnx_enc.path.parent, precision="int8")
+    assert again.path == q8.path  # quantised once, reused
+    eng = SearchEngine(encoder=torch_enc, cache_dir=tmp_path)
+    assert eng.config.query_precision == "int8" and eng.query_encoder.precision == "int8"

@@ -97,7 +97,8 @@ class SearchEngine:
             from shopsense.text.onnx_query import query_encoder
 
             onnx_dir = self.cache_dir / "onnx" if self.cache_dir else None
-            self._qencoder = query_encoder(self.encoder, self.config.query_runtime, onnx_dir, self.config.query_threads)
+            self._qencoder = query_encoder(self.encoder, self.config.query_runtime, onnx_dir, self.config.query_threads,
+                                           self.config.query_precision)
         return self._qencoder
 
     def query_vector(self, text: str) -> np.ndarray:
