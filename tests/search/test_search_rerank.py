@@ -153,3 +153,26 @@ def test_bagged_reranker_averages_its_seeds_and_single_model_files_still_load(en
     np.testing.assert_allclose(Reranker.load(tmp_path / "old").predict(X), singles[0].predict(X))
     with pytest.raises(DataError, match="bags"):
         Reranker().fit(X, y, g, bags=0)
+
+
+def test_surface_words_follow_changes_and_reload(tmp_path):
+    """raw_cov (share of the shopper's words in the title) reads per-row surface words kept by the
+    engine; they must follow upserts, removals and a save/load round trip."""
+    from shopsense.text.normalize import words
+
+    items = [Item(item_id=f"p{i}", title=f"{ADJ[i % 10]} {NOUNS[i % 7]} 2x4 {i} in.") for i in range(40)]
+    eng = SearchEngine.build(items, encoder=HashingEncoder())
+    eng.upsert([Item(item_id="p3", title="Galvanized Steel Hose Reel 100-ft.")])
+    eng.remove(["p5"])
+    loaded = SearchEngine.load(eng.save(tmp_path / "e"), encoder=HashingEncoder())
+    for e in (eng, loaded):
+        for t, a, s in zip(e.lex_texts, e.alive, e.surface):
+            assert set(s) == (set(words(t)) if a else set()) and len(s) == len(set(s))
+        query = "galvanized steel hose 100 ft"
+        cand = e.candidates(e.parse(query))
+        order = np.argsort(-cand.score, kind="stable")[:15]
+        raw = features(e, cand, order, query)[:, FEATURES.index("raw_cov")]
+        qw = set(words(query))
+        want = [len(qw & set(words(e.lex_texts[int(cand.rows[i])]))) / len(qw) for i in order]
+        np.testing.assert_allclose(raw, want, rtol=1e-6)
+        assert raw.max() == 1.0  # the changed title holds every word

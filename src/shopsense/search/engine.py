@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,7 @@ class SearchEngine:
         self.alive = np.zeros(0, bool)
         self.hashes: list[str] = []
         self.lex_texts: list[str] = []
+        self.surface: list[tuple[str, ...]] = []  # each row's distinct surface words (re-ranker features)
         self.lexical = LexicalIndex(self.index_config)
         self.vector: VectorIndex | None = None
         self.catalog = Catalog()
@@ -171,13 +173,14 @@ class SearchEngine:
         self.alive = np.concatenate([self.alive, np.zeros(grow, bool)])
         self.hashes += [""] * grow
         self.lex_texts += [""] * grow
+        self.surface += [()] * grow
         rows = [r for r, _ in todo]
         its = [it for _, it in todo]
         lex = [item_text(it, self.index_config.lexical_fields, 10_000) for it in its]
         for r, t, it in zip(rows, lex, its):
             if self.alive[r]:
                 self._vocab_update(self.lex_texts[r], -1)
-            self._vocab_update(t, +1)
+            self.surface[r] = self._vocab_update(t, +1)
             self.lex_texts[r], self.hashes[r] = t, _item_hash(it)
         self.lexical.set_docs(rows, lex)
         tc = self.text_config
@@ -200,7 +203,7 @@ class SearchEngine:
             rows.append(r)
         for r in rows:
             self._vocab_update(self.lex_texts[r], -1)
-            self.lex_texts[r], self.hashes[r] = "", ""
+            self.lex_texts[r], self.hashes[r], self.surface[r] = "", "", ()
         self.alive[rows] = False
         self.lexical.remove(rows)
         if self.vector is not None:
@@ -209,13 +212,17 @@ class SearchEngine:
         self._after_change()
         return len(rows)
 
-    def _vocab_update(self, text: str, sign: int) -> None:
-        for w in set(words(text)):
+    def _vocab_update(self, text: str, sign: int) -> tuple[str, ...]:
+        """Count `text`'s distinct words in (+1) or out (-1) of the catalog vocabulary (the typo
+        corrector's); returns them, interned, so the re-ranker need not normalise titles per query."""
+        ws = tuple(sys.intern(w) for w in dict.fromkeys(words(text)))
+        for w in ws:
             c = self.vocab.get(w, 0) + sign
             if c > 0:
                 self.vocab[w] = c
             else:
                 self.vocab.pop(w, None)
+        return ws
 
     def _after_change(self) -> None:
         self._speller = None
@@ -343,7 +350,5 @@ class SearchEngine:
             from shopsense.search.rerank import Reranker
 
             eng.reranker = Reranker.load(folder / "reranker")
-        for t, a in zip(eng.lex_texts, eng.alive):
-            if a:
-                eng._vocab_update(t, +1)
+        eng.surface = [eng._vocab_update(t, +1) if a else () for t, a in zip(eng.lex_texts, eng.alive)]
         return eng

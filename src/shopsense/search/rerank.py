@@ -5,7 +5,6 @@ saved as LightGBM's text model inside JSON (no pickle)."""
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -47,13 +46,6 @@ def _prefix_hits(missing: list[str], doc: list[str]) -> int:
                if (len(t) >= 4 and (t[:4] in p4 or t[:3] in whole3)) or (len(t) == 3 and t in p3))
 
 
-@lru_cache(maxsize=200_000)
-def _surface(title: str) -> frozenset[str]:
-    """Surface words of a title (normalising is the slow part of the features; titles repeat across
-    queries, so a bounded cache keeps the per-query cost down)."""
-    return frozenset(words(title))
-
-
 def features(engine: "SearchEngine", cand: "Candidates", idx: np.ndarray, query: str = "") -> np.ndarray:
     """Feature matrix (len(idx), len(FEATURES)) for candidates `idx` of `cand` (in their current order);
     `query` is the shopper's raw text (surface-word coverage and fuzzy ratios)."""
@@ -73,21 +65,20 @@ def features(engine: "SearchEngine", cand: "Candidates", idx: np.ndarray, query:
     cmax = float(cand.cos.max()) if len(cand.cos) else 0.0
     idx = np.asarray(idx)
     X = np.zeros((len(idx), len(FEATURES)), np.float32)
-    docs, texts = engine.lexical.docs, engine.lex_texts
+    docs, texts, surface = engine.lexical.docs, engine.lex_texts, engine.surface
     tlows = [texts[int(cand.rows[i])].lower() for i in idx.tolist()]
     fz = (np.stack([process.cdist([qlow], tlows, scorer=sc, workers=1)[0]
                     for sc in (fuzz.token_set_ratio, fuzz.partial_ratio, fuzz.token_sort_ratio)], 1)
           if len(tlows) else np.zeros((0, 3)))
     for j, i in enumerate(idx.tolist()):
         row = int(cand.rows[i])
-        d, title = docs[row], texts[row]
+        d = docs[row]
         ds = set(d)
         hit = [t in ds for t in uq]
         miss = [w for w, h in zip(qidf, hit) if not h]
         first = next((p for p, t in enumerate(d) if t in quset), len(d))
         last = d.index(q[-1]) / max(1, len(d)) if q and q[-1] in ds else -1.0
         phrase = float(len(q) > 1 and not miss and any(d[s:s + len(q)] == q for s in range(len(d) - len(q) + 1)))
-        tws = _surface(title) if rws else frozenset()
         dnum = [t for t in d if t[:1].isdigit()]  # _is_num, inlined: ~8 per title, 100 titles a query
         X[j] = (cand.lex[i], cand.lex[i] / lmax if lmax > 0 else 0.0,
                 cand.lex_rank[i] if cand.lex_rank[i] > 0 else 1000, cand.cos[i], cand.cos[i] - cmax,
@@ -99,7 +90,7 @@ def features(engine: "SearchEngine", cand: "Candidates", idx: np.ndarray, query:
                 len(bigr & set(zip(d, d[1:]))) / len(bigr) if bigr else -1.0,
                 first / max(1, len(d)),
                 sum(w for w, h in zip(qidf, hit) if h) / sidf, len(miss), max(miss) if miss else 0.0, sidf,
-                last, phrase, len(rws & tws) / len(rws) if rws else 0.0,
+                last, phrase, len(rws.intersection(surface[row])) / len(rws) if rws else 0.0,
                 _prefix_hits([t for t, h in zip(uq, hit) if not h], d) / len(uq) if uq else 0.0,
                 fz[j, 0], fz[j, 1], fz[j, 2],
                 len(dnum), sum(t not in quset for t in dnum), len(query), lmax, cmax, j, 0.0)
