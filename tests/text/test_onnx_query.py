@@ -87,3 +87,22 @@ def test_int8_query_path_is_close_to_fp32_and_keeps_the_ranking(encoders, tmp_pa
     assert again.path == q8.path  # quantised once, reused
     eng = SearchEngine(encoder=torch_enc, cache_dir=tmp_path)
     assert eng.config.query_precision == "int8" and eng.query_encoder.precision == "int8"
+
+
+def test_worker_processes_quantise_at_once_without_clashing(encoders, tmp_path):
+    """Server workers start together and each quantises the export it finds: the quantiser's own
+    scratch file (fixed name, beside its input) must not be shared between them."""
+    import shutil
+    from concurrent.futures import ProcessPoolExecutor
+
+    from shopsense.text.onnx_query import _quantize
+
+    _, onnx_enc = encoders
+    src = tmp_path / "model.onnx"
+    shutil.copyfile(onnx_enc.path, src)
+    for round_ in range(2):
+        outs = [tmp_path / f"int8-{round_}.onnx"] * 3  # three processes, one target
+        with ProcessPoolExecutor(3) as pool:
+            list(pool.map(_quantize, [src] * 3, outs))
+        assert outs[0].stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["int8-0.onnx", "int8-1.onnx", "model.onnx"]  # no leftovers

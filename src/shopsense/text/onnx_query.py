@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -43,26 +44,29 @@ _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def _quantize(src: Path, path: Path) -> None:
-    """int8 copy of the exported network at `path` (atomically): weight MatMuls only, per channel."""
+    """int8 copy of the exported network at `path` (atomically): weight MatMuls only, per channel.
+
+    The quantiser writes a shape-inferred copy *beside its input* under a fixed name and deletes it
+    afterwards, so two worker processes quantising at once would delete each other's file: each
+    works on its own copy of the input in a private folder, and the result is moved into place."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     graph = onnx.load(str(src)).graph
     weights = {i.name for i in graph.initializer}
     keep_float = [n.name for n in graph.node if n.op_type == "MatMul" and not weights.intersection(n.input)]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
-    os.close(fd)
     root = logging.getLogger()
     was = root.disabled
-    try:
-        root.disabled = True  # the quantiser logs "consider pre-processing" on the root logger every time
-        quantize_dynamic(str(src), tmp, op_types_to_quantize=["MatMul"], per_channel=True,
-                         weight_type=QuantType.QInt8, nodes_to_exclude=keep_float)
-        os.replace(tmp, path)
-    finally:
-        root.disabled = was
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".quantise-") as work:
+        mine = Path(work) / "fp32.onnx"
+        shutil.copyfile(src, mine)
+        try:
+            root.disabled = True  # the quantiser logs "consider pre-processing" on the root logger every time
+            quantize_dynamic(str(mine), str(Path(work) / "int8.onnx"), op_types_to_quantize=["MatMul"],
+                             per_channel=True, weight_type=QuantType.QInt8, nodes_to_exclude=keep_float)
+        finally:
+            root.disabled = was
+        os.replace(Path(work) / "int8.onnx", path)
 
 
 def _export(auto_model, path: Path) -> None:
@@ -161,8 +165,9 @@ def query_encoder(encoder, runtime: str, cache_dir: str | Path | None = None, th
     ONNX is unavailable, so a missing optional package slows search down but never breaks it."""
     if runtime != "onnx" or not hasattr(encoder, "_model"):
         return encoder
-    try:
-        return OnnxQueryEncoder(encoder, cache_dir, threads, precision=precision)
-    except ModelLoadError as e:
-        log.warning("%s — queries are encoded with torch", e)
-        return encoder
+    for p in dict.fromkeys((precision, "fp32")):  # int8 failing falls back to fp32 ONNX, then to torch
+        try:
+            return OnnxQueryEncoder(encoder, cache_dir, threads, precision=p)
+        except ModelLoadError as e:
+            log.warning("%s — %s", e, "trying fp32" if p != "fp32" else "queries are encoded with torch")
+    return encoder
