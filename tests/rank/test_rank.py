@@ -9,7 +9,7 @@ from shopsense.rank.config import LGBMConfig, RankConfig
 from shopsense.rank.explain import sentence
 from shopsense.rank.features import FEATURES, Candidate, FeatureContext, featurize, merge
 from shopsense.rank.profile import ProfileBook
-from shopsense.rank.rules import apply_rules, diversify, place_pins
+from shopsense.rank.rules import apply_rules, diversify, keep_recent_slots, place_pins
 from shopsense.rank.sources import Sources
 from shopsense.types import Item, ItemList
 
@@ -61,6 +61,17 @@ def test_pins():
     assert order == ["z", "a", "b"] and pinned == {"z", "b"}
     order, pinned = place_pins(["a", "b"], {"z": 1}, set(), 2)
     assert order == ["a", "b"] and not pinned
+
+
+def test_recent_slots_bring_in_items_of_the_latest_click():
+    tied = [False, False, False, True, False, True, True]
+    ranked = [0, 1, 2, 4, 3, 6, 5]  # best first; 3, 6, 5 are "because of the latest item"
+    assert keep_recent_slots([0, 1, 2, 4], ranked, tied, 2) == [0, 1, 3, 6]  # the best two, at the freed places
+    assert keep_recent_slots([0, 3, 1, 2], ranked, tied, 2) == [0, 3, 1, 6]  # one already shown: one more
+    assert keep_recent_slots([3, 6, 0], ranked, tied, 2) == [3, 6, 0]  # enough already
+    assert keep_recent_slots([0, 1], ranked, [False] * 7, 2) == [0, 1]  # nothing tied to the click
+    assert keep_recent_slots([0, 1, 2], ranked, tied, 0) == [0, 1, 2]  # off
+    assert keep_recent_slots([0], ranked, tied, 3) == [3]  # a short page is all tied, not longer
 
 
 def test_merge_features_and_explanations():

@@ -49,6 +49,9 @@ class RankConfig(ComponentConfig):
     # diversity
     mmr_lambda: float = Field(0.8, ge=0, le=1, description="MMR: 1 = pure relevance, 0 = pure novelty")
     category_cap: int | None = Field(4, ge=1, description="at most this many results per category (None = no cap)")
+    recent_slots: int = Field(2, ge=0, description="recommendations keep at least this many items explained by the "
+                                                   "shopper's latest item (similar / bought together) when there "
+                                                   "are any, so a click shows in the next rail; 0 = off")
     # business rules
     exclude_purchased: bool = True
     exclude_out_of_stock: bool = Field(True, description="stock == 0 is dropped; unknown stock (None) is kept")

@@ -19,7 +19,7 @@ from shopsense.rank.explain import breakdown, sentence
 from shopsense.rank.features import FEATURES, Candidate, FeatureContext, featurize, merge
 from shopsense.rank.profile import UserProfile
 from shopsense.rank.ranker import LGBMRanker, RuleRanker
-from shopsense.rank.rules import apply_rules, diversify, normalise, place_pins
+from shopsense.rank.rules import apply_rules, diversify, keep_recent_slots, normalise, place_pins
 from shopsense.rank.sources import Sources
 from shopsense.types import Item, ItemList
 
@@ -85,6 +85,11 @@ class ServingEngine:
         order = diversify([ids[i] for i in idx], rel[idx], self.items, n, self.config.mmr_lambda,
                           self.config.category_cap)
         chosen = [int(idx[j]) for j in order]
+        if extra_scores is None and profile is not None and self.config.recent_slots:
+            latest = profile.recent_items(1)
+            tied = [bool(latest) and any(s.get("because") == latest[0] for s in c.sources.values()) for c in cands]
+            ranked = [int(i) for i in idx[np.argsort(-rel[idx], kind="stable")]]
+            chosen = keep_recent_slots(chosen, ranked, tied, min(self.config.recent_slots, n))
         by_id = {ids[i]: i for i in chosen}
         final_ids = [ids[i] for i in chosen]
         pinned: set[str] = set()
