@@ -27,6 +27,9 @@ def test_same_vectors_as_torch(encoders):
     # a padded batch of different lengths (the attention mask must keep padding out of the mean)
     np.testing.assert_allclose(onnx_enc.encode(texts[:4]), torch_enc.encode(texts[:4]), atol=1e-5)
     assert onnx_enc.name == torch_enc.name and onnx_enc.dim == torch_enc.dim
+    # the Rust tokenizer it calls directly pads and truncates exactly like the transformers wrapper
+    want = onnx_enc._tokenizer(texts, padding=True, truncation=True, max_length=onnx_enc._max_len)["input_ids"]
+    assert [e.ids for e in onnx_enc._fast.encode_batch(texts)] == want
 
 
 def test_export_is_cached_and_reused(encoders, tmp_path):
