@@ -83,6 +83,8 @@ def main(argv=None) -> int:
     ap.add_argument("--query-threads", type=int, nargs="+", default=[1],
                     help="ONNX Runtime threads per query encode (search.query_threads; a server keeps 1 since it "
                          "runs requests in parallel, a single stream of queries can use both cores)")
+    ap.add_argument("--query-precision", nargs="+", default=["int8", "fp32"], choices=["int8", "fp32"],
+                    help="ONNX query network(s) timed side by side (search.query_precision)")
     a = ap.parse_args(argv)
     if shared_data_dir() is None:
         print("shared data not found: nothing to benchmark", file=sys.stderr)
@@ -109,10 +111,12 @@ def main(argv=None) -> int:
     qs = list(dict.fromkeys(j.queries["test"].values()))[: a.queries]
     res = {}
     variants = []
-    for n in a.query_threads:
-        tag = "" if a.query_threads == [1] else f", query_threads={n}"
-        variants += [(f"hybrid + QU{tag}", dict(rerank=False, threads=n)),
-                     (f"hybrid + QU + re-ranker{tag}", dict(rerank=True, threads=n))]
+    for p in a.query_precision:
+        for n in a.query_threads:
+            tag = (f", {p} queries" if len(a.query_precision) > 1 else "") + \
+                  ("" if a.query_threads == [1] else f", query_threads={n}")
+            variants += [(f"hybrid + QU{tag}", dict(rerank=False, threads=n, precision=p)),
+                         (f"hybrid + QU + re-ranker{tag}", dict(rerank=True, threads=n, precision=p))]
     variants += [("BM25 only", dict(mode="bm25", rerank=False)),
                 ("hybrid + QU + re-ranker, query vectors pre-encoded", dict(rerank=True, pre=True))]
     for name, kw in variants:
@@ -121,9 +125,11 @@ def main(argv=None) -> int:
             engine.encode_queries([engine.parse(q).dense_text for q in warm + qs])
         if kw.get("rerank") and engine.reranker is None:
             continue
-        threads = kw.pop("threads", None)
+        threads, precision = kw.pop("threads", None), kw.pop("precision", None)
         if threads is not None and threads != engine.config.query_threads:
             engine.config.query_threads, engine._qencoder = threads, None  # rebuilt with that many threads
+        if precision is not None and precision != engine.config.query_precision:
+            engine.config.query_precision, engine._qencoder = precision, None
         for q in warm:
             engine.search(q, k=10, **kw)
         total, enc_t = [], []
