@@ -16,8 +16,9 @@ checks it).
 With ``precision="int8"`` the exported network is also quantised once, dynamically (ONNX Runtime's
 `quantize_dynamic`: int8 weights per output channel, activations quantised per call) — only the weight
 MatMuls; the two attention MatMuls multiply activations by activations and stay float. On the benchmark
-machine that halves a one-query encode (4.7 → 2.4 ms p50, one thread); the vectors move a little
-(cosine to fp32 ≈ 0.994 on short queries; per-tensor scales gave 0.965, so per-channel it is). On Home
+machine a one-query encode takes 1.5–1.8 ms instead of 3.8–4.4 (p50, one thread, 400 Home Depot test
+queries, idle); the vectors move a little (cosine to fp32 0.993 mean, 0.976 min on those queries;
+per-tensor scales gave ~0.965 on a few short ones, so per-channel it is). On Home
 Depot test judgments (benchmarks/results/search.md) the fine-tuned dense retriever read NDCG@10 0.3233
 vs 0.3245 and the full pipeline 0.4476 vs 0.4481, inside the run-to-run spread. Item vectors are never
 quantised: only the query side of the comparison moves.
