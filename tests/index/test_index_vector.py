@@ -63,3 +63,32 @@ def test_exact_backend_and_empty(data):
     assert len(v.search(data[0], 5)[0]) == 0
     v.upsert(np.arange(50), data[:50])
     assert set(v.search(data[3], 5)[0].tolist()) == exact(data[:50], data[3], 5)
+
+
+@pytest.mark.parametrize("dtype", ["i8", "f16", "f32"])
+def test_graph_storage_types_keep_recall_and_give_exact_scores(data, dtype):
+    """Whatever the graph stores, hits are scored (and ordered) by the exact float inner product."""
+    v = VectorIndex(48, IndexConfig(ann_dtype=dtype))
+    v.upsert(np.arange(len(data)), data)
+    rec = []
+    for i in range(0, 3000, 100):
+        q = data[i] + 0.01
+        rows, sims = v.search(q, 10)
+        np.testing.assert_allclose(sims, data[rows] @ q, rtol=1e-6)
+        assert (np.diff(sims) <= 0).all()
+        rec.append(len(set(rows.tolist()) & exact(data, q, 10)) / 10)
+    assert np.mean(rec) >= 0.95
+
+
+def test_folders_saved_before_the_dtype_setting_load_as_f32(data, tmp_path):
+    import json
+
+    v = VectorIndex(48, IndexConfig(ann_dtype="f32"))
+    v.upsert(np.arange(200), data[:200])
+    v.save(tmp_path / "old")
+    meta = json.loads((tmp_path / "old" / "meta.json").read_text())
+    del meta["config"]["ann_dtype"]  # what an older version wrote
+    (tmp_path / "old" / "meta.json").write_text(json.dumps(meta))
+    w = VectorIndex.load(tmp_path / "old")
+    assert w.config.ann_dtype == "f32" and w.search(data[17], 1)[0][0] == 17
+    assert IndexConfig().ann_dtype == "i8"  # new indexes

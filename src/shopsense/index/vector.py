@@ -42,7 +42,7 @@ class VectorIndex:
         Index = _usearch_index()
 
         c = self.config
-        return Index(ndim=self.dim, metric="ip", dtype="f32", connectivity=c.ann_connectivity,
+        return Index(ndim=self.dim, metric="ip", dtype=c.ann_dtype, connectivity=c.ann_connectivity,
                      expansion_add=c.ann_expansion_add, expansion_search=c.ann_expansion_search)
 
     def __len__(self) -> int:
@@ -99,11 +99,14 @@ class VectorIndex:
         want = min(len(self._hnsw), int(np.ceil(k / max(share, 1e-6) * 1.5)) + 10)
         m = self._hnsw.search(q, want)
         rows = np.asarray(m.keys, np.int64)
-        keep = allowed[rows]
-        rows, sims = rows[keep], 1.0 - np.asarray(m.distances, np.float32)[keep]
+        rows = rows[allowed[rows]]
         if len(rows) < k and want < len(self._hnsw):  # too few survived: exact over allowed rows
             return VectorIndex.search(self._exact_view(), q, k, allowed)
-        return rows[:k], sims[:k]
+        # the graph finds the hits; their scores come from the float vectors (the graph may store int8:
+        # IndexConfig.ann_dtype), and the order with them — ~20 µs for the 160 hits of a k=100 search
+        sims = self.vectors[rows] @ q
+        order = np.argsort(-sims, kind="stable")[:k]
+        return rows[order], sims[order]
 
     def _exact_view(self) -> "VectorIndex":
         v = VectorIndex.__new__(VectorIndex)
@@ -126,6 +129,7 @@ class VectorIndex:
         if not (folder / "meta.json").exists():
             raise DataError(f"no vector index in {folder}", hint="build the search index first")
         meta = json.loads((folder / "meta.json").read_text())
+        meta["config"].setdefault("ann_dtype", "f32")  # folders saved before the setting held f32 graphs
         v = cls.__new__(cls)
         v.dim, v.config = int(meta["dim"]), IndexConfig.model_validate(meta["config"])
         v.vectors, v.alive = np.load(folder / "vectors.npy"), np.load(folder / "alive.npy")

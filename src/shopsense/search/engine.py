@@ -332,6 +332,7 @@ class SearchEngine:
         if meta.get("format") != FORMAT:
             raise DataError(f"search index in {folder} has format {meta.get('format')}, expected {FORMAT}",
                             hint="rebuild the index")
+        meta["index"].setdefault("ann_dtype", "f32")  # saved before the setting: f32 graphs
         eng = cls(TextConfig.model_validate(meta["text"]), IndexConfig.model_validate(meta["index"]),
                   search or SearchConfig.model_validate(meta["search"]), encoder, cache_dir)
         if encoder is not None and encoder.name != meta["encoder"]:
