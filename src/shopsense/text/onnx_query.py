@@ -70,6 +70,16 @@ def _quantize(src: Path, path: Path) -> None:
         os.replace(Path(work) / "int8.onnx", path)
 
 
+def _built(path: Path, build, what: str, hint: str) -> Path:
+    """`path`, made by `build(path)` first unless it exists (exports are cached across processes)."""
+    if not path.exists():
+        try:
+            build(path)
+        except Exception as e:  # noqa: BLE001 - exporter and quantiser failures come in many types
+            raise ModelLoadError(f"{what} failed ({e}): {hint}") from e
+    return path
+
+
 def _export(auto_model, path: Path) -> None:
     """Export the transformer (inputs ids / mask / type ids → last hidden state) to `path`, atomically."""
     import torch
@@ -121,21 +131,12 @@ class OnnxQueryEncoder:
                                  digest_size=8).hexdigest()
         folder = Path(cache_dir) if cache_dir else Path(tempfile.gettempdir()) / "shopsense-onnx"
         path = folder / f"{encoder.name.replace('/', '_')}-{digest}.onnx"
-        if not path.exists():
-            try:
-                _export(net, path)
-            except Exception as e:  # noqa: BLE001 - exporter failures come in many types
-                raise ModelLoadError(f"exporting {encoder.name} to ONNX failed ({e}): install the 'ml' extra "
-                                     "(it has onnx), or set search.query_runtime = 'torch'") from e
+        path = _built(path, lambda p: _export(net, p), f"exporting {encoder.name} to ONNX",
+                      "install the 'ml' extra (it has onnx), or set search.query_runtime = 'torch'")
         if precision == "int8":
-            q8 = path.with_name(path.stem + "-int8.onnx")
-            if not q8.exists():
-                try:
-                    _quantize(path, q8)
-                except Exception as e:  # noqa: BLE001 - quantiser failures come in many types
-                    raise ModelLoadError(f"quantising {encoder.name} to int8 failed ({e}): set "
-                                         "search.query_precision = 'fp32'") from e
-            path = q8
+            fp32 = path
+            path = _built(path.with_name(path.stem + "-int8.onnx"), lambda p: _quantize(fp32, p),
+                          f"quantising {encoder.name} to int8", "set search.query_precision = 'fp32'")
         self.precision = precision
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
