@@ -67,8 +67,9 @@ def test_item_pages_and_unknown_ids(client, sample_user):
 @pytest.mark.parametrize("slots", [2, 0])
 def test_a_fresh_shoppers_click_shows_in_the_rail_whatever_the_ranker(served, slots):
     """A ranker that sinks "because you viewed X" sources (a learned one fitted on few sessions can
-    rank them all below weak collaborative ones) still shows two items explained by a new shopper's click, through rank.recent_slots; with
-    the rule off the same ranker leaves several clicks with less (so the check can fail)."""
+    rank them all below weak collaborative ones) still shows two items explained by a new shopper's
+    click, through rank.recent_slots; with the rule off the same ranker leaves several clicks with
+    less (so the check can fail)."""
     import random
 
     from shopsense.rank.engine import ServingEngine

@@ -75,7 +75,8 @@ def test_int8_query_path_is_close_to_fp32_and_keeps_the_ranking(encoders, tmp_pa
 
     torch_enc, onnx_enc = encoders
     q8 = OnnxQueryEncoder(torch_enc, onnx_enc.path.parent, precision="int8")
-    assert q8.path != onnx_enc.path and q8.path.stat().st_size < 0.7 * onnx_enc.path.stat().st_size  # word embeddings stay float
+    # smaller, not a quarter: the word embeddings (a Gather, not a MatMul) stay float
+    assert q8.path != onnx_enc.path and q8.path.stat().st_size < 0.7 * onnx_enc.path.stat().st_size
     queries = ["cordless drill", "nonstick frying pan 12 inch", "garden hose 50 ft", "led bulbs 60w", "🙂 平底锅"]
     a = torch_enc.encode(queries)
     b = np.vstack([q8.encode([q]) for q in queries])  # one at a time, as served
