@@ -484,7 +484,12 @@ def write_md(r: dict) -> None:
     lines += ["Server-side latency histograms (/metrics) are in the JSON report the script prints; "
               "re-run: `.venv/bin/python benchmarks/bench_serve.py`.", ""]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines))
+    # hand-written notes (from the first "## Notes" heading on) survive a re-run; the raw report of the
+    # run the tables show goes beside them
+    old = RESULTS.read_text() if RESULTS.exists() else ""
+    notes = old[old.index("\n## Notes"):] if "\n## Notes" in old else ""
+    RESULTS.write_text("\n".join(lines) + notes)
+    (RESULTS.parent / "serve_report.json").write_text(json.dumps(r, indent=1, default=str))
     print("\n".join(lines))
 
 
