@@ -85,9 +85,9 @@ class ServingEngine:
         order = diversify([ids[i] for i in idx], rel[idx], self.items, n, self.config.mmr_lambda,
                           self.config.category_cap)
         chosen = [int(idx[j]) for j in order]
-        if extra_scores is None and profile is not None and self.config.recent_slots:
-            latest = profile.recent_items(1)
-            tied = [bool(latest) and any(s.get("because") == latest[0] for s in c.sources.values()) for c in cands]
+        latest = profile.recent_items(1) if extra_scores is None and profile is not None else []
+        if latest and self.config.recent_slots:  # a shopper with no history has nothing to keep slots for
+            tied = [any(s.get("because") == latest[0] for s in c.sources.values()) for c in cands]
             ranked = [int(i) for i in idx[np.argsort(-rel[idx], kind="stable")]]
             chosen = keep_recent_slots(chosen, ranked, tied, min(self.config.recent_slots, n))
         by_id = {ids[i]: i for i in chosen}
