@@ -35,6 +35,15 @@ def test_facets_count_every_row_of_the_mask(cat):
     assert sub["total"] == 3 and sub["category"] == {"Tools > Drills": 2} and "price" in sub
 
 
+def test_facets_follow_categories_added_later(cat):
+    cat.facets(np.ones(5, bool))  # builds the top-level table for the current paths
+    cat.set_items([5, 6], [Item(item_id="f", title="f", price=1000, category=["Kitchen", "Pans"]),
+                           Item(item_id="g", title="g", price=-0.0, category=["Garden", "Hoses"])])
+    f = cat.facets(np.ones(7, bool))
+    assert f["category_top"] == {"Tools": 3, "Garden": 2, "Kitchen": 1}
+    assert f["price"] == {"0-10": 2, "10-25": 1, "25-50": 1, "1000+": 2}  # 1000 opens the last bucket
+
+
 def test_filters(cat):
     assert cat.mask(Filters(price_max=30)).tolist() == [True, True, False, False, True]
     assert cat.mask(Filters(price_min=10, price_max=30)).tolist() == [False, True, False, False, True]

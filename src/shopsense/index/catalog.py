@@ -49,6 +49,12 @@ class Filters(BaseModel):
         return Filters.model_validate({**self.model_dump(), **other.model_dump(exclude_defaults=True)})
 
 
+def top_counts(bc: np.ndarray, names: list[str], top: int) -> dict[str, int]:
+    """The `top` largest non-zero counts of `bc` by name, largest first (ties: lower code first)."""
+    order = np.argsort(-bc, kind="stable")[:top]
+    return {names[i]: int(bc[i]) for i in order if bc[i] > 0}
+
+
 def _bucket_label(lo: float, hi: float) -> str:
     return f"{lo:g}+" if math.isinf(hi) else f"{lo:g}-{hi:g}"
 
@@ -64,6 +70,7 @@ class Catalog:
         self.paths: list[str] = []
         self._brand_code: dict[str, int] = {}
         self._path_code: dict[str, int] = {}
+        self._tops: tuple[list[str], np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.price)
@@ -130,6 +137,15 @@ class Catalog:
             m &= np.isin(self.category, codes)
         return m
 
+    def _top_levels(self) -> tuple[list[str], np.ndarray]:
+        """(top-level category names, top-level code of every full-path code), rebuilt when paths grow:
+        the facet then counts with one bincount instead of splitting each present path per search."""
+        if self._tops is None or len(self._tops[1]) != len(self.paths):
+            names: dict[str, int] = {}
+            codes = [names.setdefault(p.split(" > ")[0], len(names)) for p in self.paths]
+            self._tops = (list(names), np.asarray(codes, np.int64).reshape(-1))
+        return self._tops
+
     def facets(self, mask: np.ndarray, top: int = 20) -> dict[str, Any]:
         """Counts over every row where `mask` is True: category (full path and top level), brand,
         price buckets, rating thresholds (cumulative, 'at least x stars')."""
@@ -137,26 +153,19 @@ class Catalog:
         out: dict[str, Any] = {"total": int(len(rows))}
 
         def counts(codes: np.ndarray, names: list[str]) -> dict[str, int]:
-            c = codes[codes >= 0]
-            if len(c) == 0:
-                return {}
-            bc = np.bincount(c, minlength=len(names))
-            order = np.argsort(-bc, kind="stable")[:top]
-            return {names[i]: int(bc[i]) for i in order if bc[i] > 0}
+            return top_counts(np.bincount(codes[codes >= 0], minlength=len(names)), names, top)
 
         cat = self.category[rows]
-        out["category"] = counts(cat, self.paths)
-        tops: dict[str, int] = {}
-        full = np.bincount(cat[cat >= 0], minlength=len(self.paths))
-        for i in np.flatnonzero(full):
-            t = self.paths[i].split(" > ")[0]
-            tops[t] = tops.get(t, 0) + int(full[i])
-        out["category_top"] = dict(sorted(tops.items(), key=lambda kv: -kv[1])[:top])
+        cat = cat[cat >= 0]
+        full = np.bincount(cat, minlength=len(self.paths))
+        out["category"] = top_counts(full, self.paths, top)
+        tops, top_of = self._top_levels()
+        out["category_top"] = top_counts(np.bincount(top_of[cat], minlength=len(tops)), tops, top)
         out["brand"] = counts(self.brand[rows], self.brands)
         p = self.price[rows]
         p = p[np.isfinite(p)]
-        hist = np.histogram(p, bins=PRICE_EDGES[:-1] + [max(PRICE_EDGES[-2], float(p.max()) if len(p) else 0) + 1])[0] \
-            if len(p) else np.zeros(len(PRICE_EDGES) - 1, int)
+        # bucket i holds PRICE_EDGES[i] <= price < PRICE_EDGES[i + 1] (the last one is open-ended)
+        hist = np.bincount(np.searchsorted(PRICE_EDGES[1:-1], p, side="right"), minlength=len(PRICE_EDGES) - 1)
         out["price"] = {_bucket_label(PRICE_EDGES[i], PRICE_EDGES[i + 1]): int(hist[i]) for i in range(len(hist)) if hist[i]}
         rt = self.rating[rows]
         with np.errstate(invalid="ignore"):
