@@ -93,8 +93,10 @@ def refit_engine(engine, j, train_q, name, negatives, query_texts, lgb_params, r
                              cache_dir=OUT / "emb_cache", progress=True)
     eng.config.query_cache = len(query_texts) + 10
     eng.encode_queries(query_texts, progress=True)
-    X, y, g = rows or training_rows(eng, {q: j.queries["train"][q] for q in train_q}, j.qrels["train"],
-                                    depth=eng.config.rerank_depth, progress=True)
+    if rows is None:
+        rows = training_rows(eng, {q: j.queries["train"][q] for q in train_q}, j.qrels["train"],
+                             depth=eng.config.rerank_depth, progress=True)
+    X, y, g = rows
     eng.reranker = Reranker().fit(X, y, g, **lgb_params)
     return eng, {"folder": str(folder), "encoder": enc.name, **meta}
 

@@ -37,11 +37,13 @@ def test_facets_count_every_row_of_the_mask(cat):
 
 def test_facets_follow_categories_added_later(cat):
     cat.facets(np.ones(5, bool))  # builds the top-level table for the current paths
-    cat.set_items([5, 6], [Item(item_id="f", title="f", price=1000, category=["Kitchen", "Pans"]),
-                           Item(item_id="g", title="g", price=-0.0, category=["Garden", "Hoses"])])
-    f = cat.facets(np.ones(7, bool))
+    cat.set_items([5, 6, 7], [Item(item_id="f", title="f", price=1000, category=["Kitchen", "Pans"]),
+                           Item(item_id="g", title="g", price=0.0, category=["Garden", "Hoses"]),
+                           Item(item_id="h", title="h", price=-5.0)])
+    f = cat.facets(np.ones(8, bool))
     assert f["category_top"] == {"Tools": 3, "Garden": 2, "Kitchen": 1}
-    assert f["price"] == {"0-10": 2, "10-25": 1, "25-50": 1, "1000+": 2}  # 1000 opens the last bucket
+    # 0 and 1000 open their buckets; a negative (invalid) price is counted in none, like an unknown one
+    assert f["price"] == {"0-10": 2, "10-25": 1, "25-50": 1, "1000+": 2}
 
 
 def test_filters(cat):

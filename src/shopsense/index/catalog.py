@@ -49,7 +49,7 @@ class Filters(BaseModel):
         return Filters.model_validate({**self.model_dump(), **other.model_dump(exclude_defaults=True)})
 
 
-def top_counts(bc: np.ndarray, names: list[str], top: int) -> dict[str, int]:
+def _top_counts(bc: np.ndarray, names: list[str], top: int) -> dict[str, int]:
     """The `top` largest non-zero counts of `bc` by name, largest first (ties: lower code first)."""
     order = np.argsort(-bc, kind="stable")[:top]
     return {names[i]: int(bc[i]) for i in order if bc[i] > 0}
@@ -153,17 +153,17 @@ class Catalog:
         out: dict[str, Any] = {"total": int(len(rows))}
 
         def counts(codes: np.ndarray, names: list[str]) -> dict[str, int]:
-            return top_counts(np.bincount(codes[codes >= 0], minlength=len(names)), names, top)
+            return _top_counts(np.bincount(codes[codes >= 0], minlength=len(names)), names, top)
 
         cat = self.category[rows]
         cat = cat[cat >= 0]
         full = np.bincount(cat, minlength=len(self.paths))
-        out["category"] = top_counts(full, self.paths, top)
+        out["category"] = _top_counts(full, self.paths, top)
         tops, top_of = self._top_levels()
-        out["category_top"] = top_counts(np.bincount(top_of[cat], minlength=len(tops)), tops, top)
+        out["category_top"] = _top_counts(np.bincount(top_of[cat], minlength=len(tops)), tops, top)
         out["brand"] = counts(self.brand[rows], self.brands)
         p = self.price[rows]
-        p = p[np.isfinite(p)]
+        p = p[p >= 0]  # unknown (NaN) and invalid negative prices fall in no bucket
         # bucket i holds PRICE_EDGES[i] <= price < PRICE_EDGES[i + 1] (the last one is open-ended)
         hist = np.bincount(np.searchsorted(PRICE_EDGES[1:-1], p, side="right"), minlength=len(PRICE_EDGES) - 1)
         out["price"] = {_bucket_label(PRICE_EDGES[i], PRICE_EDGES[i + 1]): int(hist[i]) for i in range(len(hist)) if hist[i]}
