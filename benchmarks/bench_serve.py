@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -99,6 +100,18 @@ def parse_ms(tok: str) -> float:
     return v / 1000 if u == "us" else v if u == "ms" else v * 1000 if u == "s" else v * 60_000
 
 
+def connection_split(port: int) -> list[int]:
+    """How many established connections each server process holds on `port` now (from `ss`), most
+    first; [] when `ss` is missing."""
+    try:
+        out = subprocess.run(["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
+                             capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    pids = re.findall(r"pid=(\d+)", out)
+    return sorted(Counter(pids).values(), reverse=True)
+
+
 def wrk(url: str, paths: list[str], duration: int, conc: int, work: Path, name: str, rate: float | None = None,
         resp_ms: float = 2.0) -> dict:
     """wrk on random paths. `rate=None`: closed loop (each connection sends as soon as it has its answer:
@@ -115,8 +128,11 @@ def wrk(url: str, paths: list[str], duration: int, conc: int, work: Path, name: 
     lua.write_text(f"local paths = {{\n{body}\n}}\nmath.randomseed(7)\n"
                    "request = function() return wrk.format('GET', paths[math.random(#paths)]) end\n" + pacing)
     cmd = ["wrk", "-t2", f"-c{conc}", f"-d{duration}s", "--latency", "--timeout", "5s", "-s", str(lua), url]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
-    res = {"raw": out}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    time.sleep(duration * 0.75)
+    split = connection_split(int(url.rsplit(":", 1)[1]))
+    out = proc.communicate(timeout=duration + 60)[0]
+    res = {"raw": out, "connections_per_worker": split}
     for q in ("50", "75", "90", "99"):
         m = re.search(rf"^\s+{q}%\s+(\S+)", out, re.M)
         if m:
@@ -209,7 +225,7 @@ def cpu_per_request(data_dir: Path, n: int = 300) -> dict:
     return out
 
 
-def serve_main(data_dir: str, port: int, workers: int = 1) -> None:
+def serve_main(data_dir: str, port: int, workers: int = 1, balance: bool = True) -> None:
     import uvicorn
 
     if workers > 1:  # what `shopsense serve` does with serve.workers > 1: settings through the environment
@@ -218,7 +234,7 @@ def serve_main(data_dir: str, port: int, workers: int = 1) -> None:
                            "SHOPSENSE_TEXT__ENCODER": os.environ.get("BENCH_ENCODER", "minilm"), "SHOPSENSE_INGEST__PROGRESS": "false"})
         from shopsense.serve.workers import run_workers
 
-        run_workers("shopsense.serve.app:create_app_from_env", "127.0.0.1", port, workers)
+        run_workers("shopsense.serve.app:create_app_from_env", "127.0.0.1", port, workers, balance=balance)
         return
     from shopsense.serve.app import create_app
 
@@ -241,6 +257,8 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=20)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (serve.workers)")
+    ap.add_argument("--no-balance", action="store_true",
+                    help="serve.balance_connections = false: keep-alive connections stay where the kernel put them")
     ap.add_argument("--rate", type=float, default=210.0, help="offered load of the paced runs (requests/s)")
     ap.add_argument("--search-rates", default="",
                     help="extra paced /search runs at these offered rates, comma-separated (e.g. 100,150)")
@@ -260,7 +278,7 @@ def main() -> None:
     os.environ["BENCH_ENCODER"] = a.encoder  # settings_for() here and in the server subprocess read it
     os.environ["SHOPSENSE_SEARCH__QUERY_CACHE"] = str(a.query_cache)
     if a.serve:
-        serve_main(a.serve, a.port, a.workers)
+        serve_main(a.serve, a.port, a.workers, balance=not a.no_balance)
         return
     if a.cpu_only:
         rep_p = Path(a.cpu_only) / "report.json"
@@ -330,7 +348,7 @@ def build_big(a, work: Path, s, ranker, report: dict):
 def measure(a, work: Path, big: Path, ds, report: dict) -> None:
     base = f"http://127.0.0.1:{a.port}"
     srv = subprocess.Popen([sys.executable, __file__, "--serve", str(big), "--port", str(a.port),
-                            "--workers", str(a.workers)])
+                            "--workers", str(a.workers)] + (["--no-balance"] if a.no_balance else []))
     try:
         import httpx
 
@@ -402,6 +420,11 @@ def measure(a, work: Path, big: Path, ds, report: dict) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _split(res: dict) -> str:
+    """"9/7": the connections each server process held three quarters into a wrk run."""
+    return "/".join(map(str, res.get("connections_per_worker") or [])) or "?"
+
+
 def write_md(r: dict) -> None:
     import numpy as np
 
@@ -419,30 +442,31 @@ def write_md(r: dict) -> None:
         f"Catalog: {r['catalog']['items']:,} items (sample replicated with new ids), {r['catalog']['users']:,} users, "
         f"{r['catalog']['events']:,} events; ingest {r['catalog']['ingest_s']} s, build {r['catalog']['build_s']} s "
         f"({r['config'].get('encoder', 'hashing')} text encoder{'; store and models from the run of ' + r['catalog']['reused_from'] + ', reused' if r['catalog'].get('reused_from') else ''}), "
-        f"ranker `{r['catalog']['ranker']}`. {r['config'].get('workers', 1)} uvicorn worker process(es), wrk -t2 "
+        f"ranker `{r['catalog']['ranker']}`. {r['config'].get('workers', 1)} uvicorn worker process(es) "
+        f"(connection balancing {'off' if r['config'].get('no_balance') else 'on'}), wrk -t2 "
         f"-c{r['config']['concurrency']} -d{r['config']['duration']}s on 127.0.0.1, random paths over 4,000 known and "
         f"1,000 new shoppers / 20,000 distinct two-word title queries (server query-vector cache "
         f"{r['config'].get('query_cache', 'on') or 'off: every query encoded'}). Unloaded response "
         f"{r.get('unloaded_ms')} ms. Paced: every connection waits an exponential think time "
         "before each request (offered load about the rate given); closed loop: no think time (saturation).", "",
-        "| endpoint | load | p50 ms | p90 ms | p99 ms | QPS | requests | errors | target | met |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| endpoint | load | p50 ms | p90 ms | p99 ms | QPS | requests | errors | connections per worker | target | met |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         f"| /recommend/{{user}} | paced, ~{r['config'].get('rate')} offered | {rec.get('p50_ms')} | {rec.get('p90_ms')} | "
-        f"{rec.get('p99_ms')} | {rec['qps']:.0f} | {rec['requests']} | {rec['errors']} | p99 < 30 ms at >= 200 QPS, 0 errors | "
+        f"{rec.get('p99_ms')} | {rec['qps']:.0f} | {rec['requests']} | {rec['errors']} | {_split(rec)} | p99 < 30 ms at >= 200 QPS, 0 errors | "
         f"{'yes' if ok_rec else 'no'} |",
         f"| /search | paced, ~{r['config'].get('rate')} offered | {srch.get('p50_ms')} | {srch.get('p90_ms')} | "
-        f"{srch.get('p99_ms')} | {srch['qps']:.0f} | {srch['requests']} | {srch['errors']} | p99 < 50 ms, 0 errors | "
+        f"{srch.get('p99_ms')} | {srch['qps']:.0f} | {srch['requests']} | {srch['errors']} | {_split(srch)} | p99 < 50 ms, 0 errors | "
         f"{'yes' if ok_s else 'no'} |",
     ]
     for v in r.get("search_more", []):
         lines.append(f"| /search | paced, ~{v['rate']:g} offered | {v.get('p50_ms')} | {v.get('p90_ms')} | {v.get('p99_ms')} | "
-                     f"{v['qps']:.0f} | {v['requests']} | {v['errors']} | p99 < 50 ms, 0 errors | "
+                     f"{v['qps']:.0f} | {v['requests']} | {v['errors']} | {_split(v)} | p99 < 50 ms, 0 errors | "
                      f"{'yes' if v.get('p99_ms', 1e9) < 50 and v['errors'] == 0 else 'no'} |")
     for key, label in (("recommend_closed", "/recommend/{user}"), ("search_closed", "/search")):
         v = r.get(key)
         if v:
             lines.append(f"| {label} | closed loop (saturation) | {v.get('p50_ms')} | {v.get('p90_ms')} | {v.get('p99_ms')} | "
-                         f"{v['qps']:.0f} | {v['requests']} | {v['errors']} | (capacity) | |")
+                         f"{v['qps']:.0f} | {v['requests']} | {v['errors']} | {_split(v)} | (capacity) | |")
     lines += [
         "",
         f"Event-to-visible (POST /events, then GET /recommend shows an item explained by that event): "

@@ -75,7 +75,8 @@ def cmd_serve(args: argparse.Namespace, settings: Any) -> int:
         _export_settings(settings, getattr(args, "config", None))
         from shopsense.serve.workers import run_workers
 
-        run_workers("shopsense.serve.app:create_app_from_env", host, port, workers)
+        run_workers("shopsense.serve.app:create_app_from_env", host, port, workers,
+                    balance=settings.serve.balance_connections)
         return 0
     uvicorn.run(create_app(settings, engine=eng), host=host, port=port, log_level="warning", workers=1)
     return 0

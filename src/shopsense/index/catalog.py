@@ -71,6 +71,7 @@ class Catalog:
         self._brand_code: dict[str, int] = {}
         self._path_code: dict[str, int] = {}
         self._tops: tuple[list[str], np.ndarray] | None = None
+        self._priced: tuple[int, bool] | None = None  # (id of the price array, has_prices) — asked per query
 
     def __len__(self) -> int:
         return len(self.price)
@@ -95,6 +96,7 @@ class Catalog:
         return c
 
     def set_items(self, rows: Sequence[int], items: Sequence[Item]) -> None:
+        self._priced = None
         if len(rows):
             self._grow(int(max(rows)) + 1)
         for r, it in zip(rows, items):
@@ -105,13 +107,18 @@ class Catalog:
             self.category[r] = self._code(self._path_code, self.paths, " > ".join(c.strip() for c in it.category))
 
     def remove(self, rows: Sequence[int]) -> None:
+        self._priced = None
         for r in rows:
             self.price[r] = self.rating[r] = self.stock[r] = np.nan
             self.brand[r] = self.category[r] = -1
 
     @property
     def has_prices(self) -> bool:
-        return bool(np.isfinite(self.price).any())
+        """Whether any item has a price (price phrases in queries become filters only then). Cached: it
+        is asked on every query and only set_items/remove (or a new price array) change the answer."""
+        if self._priced is None or self._priced[0] != id(self.price):
+            self._priced = (id(self.price), bool(np.isfinite(self.price).any()))
+        return self._priced[1]
 
     def mask(self, f: Filters | None, alive: np.ndarray | None = None) -> np.ndarray:
         m = np.ones(len(self), bool) if alive is None else alive.copy()

@@ -46,7 +46,7 @@ class VectorIndex:
                      expansion_add=c.ann_expansion_add, expansion_search=c.ann_expansion_search)
 
     def __len__(self) -> int:
-        return int(self.alive.sum())
+        return int(np.count_nonzero(self.alive))
 
     def upsert(self, rows: np.ndarray, vectors: np.ndarray) -> None:
         rows = np.asarray(rows, np.int64)
@@ -83,7 +83,7 @@ class VectorIndex:
         """Top-k rows by cosine (rows, scores), only rows where `mask` is True (and alive)."""
         q = np.asarray(query, np.float32).reshape(-1)
         allowed = self.alive if mask is None else (self.alive & mask[: len(self.alive)])
-        n_allowed = int(allowed.sum())
+        n_allowed = int(np.count_nonzero(allowed))
         k = min(k, n_allowed)
         if k <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)

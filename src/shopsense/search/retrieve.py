@@ -121,31 +121,38 @@ def rank(engine: "SearchEngine", parsed: ParsedQuery, cand: Candidates, k: int, 
     for w in words(parsed.text):
         for s in stem_words([w], engine.index_config.stemmer, engine.index_config.stopwords):
             surface.setdefault(s, w)
+    # per-query parts of the reasons built once, per-candidate numbers read from lists: indexing numpy
+    # arrays item by item was most of this loop's time (it explains every serving candidate, 60 a query)
+    typo = {"source": "typo_correction", "corrections": dict(parsed.corrections)} if parsed.corrections else None
+    filt = (None if parsed.filters.is_empty()
+            else {"source": "filter", "filters": parsed.filters.model_dump(exclude_defaults=True)})
+    method, hybrid = engine.config.fusion, cand.mode == "hybrid"
+    rows_l, lex_rank, dense_rank = cand.rows.tolist(), cand.lex_rank.tolist(), cand.dense_rank.tolist()
+    lex, cos, fused, boost, final_l = (a.tolist() for a in (cand.lex, cand.cos, cand.fused, cand.boost, score))
+    cat_codes, paths, id_of = engine.catalog.category, engine.catalog.paths, engine.ids.ids
     ids, scores, reasons = [], [], []
     for i in order.tolist():
-        row = int(cand.rows[i])
+        row = rows_l[i]
         rs: list[dict] = []
-        if cand.lex_rank[i] > 0:
+        if lex_rank[i] > 0:
             m = engine.lexical.matched(row, cand.tokens)
-            rs.append({"source": "bm25", "rank": int(cand.lex_rank[i]), "score": round(float(cand.lex[i]), 4),
+            rs.append({"source": "bm25", "rank": lex_rank[i], "score": round(lex[i], 4),
                        "matched": [surface.get(t, t) for t in m]})
-        if cand.dense_rank[i] > 0:
-            rs.append({"source": "dense", "rank": int(cand.dense_rank[i]), "cosine": round(float(cand.cos[i]), 4)})
-        if cand.mode == "hybrid":
-            rs.append({"source": "fusion", "method": engine.config.fusion, "score": round(float(cand.fused[i]), 4)})
-        if cand.boost[i] > 1e-4:
-            code = int(engine.catalog.category[row])
-            rs.append({"source": "category_boost", "category": engine.catalog.paths[code],
-                       "boost": round(float(cand.boost[i]), 4)})
-        if parsed.corrections:
-            rs.append({"source": "typo_correction", "corrections": dict(parsed.corrections)})
-        if not parsed.filters.is_empty():
-            rs.append({"source": "filter", "filters": parsed.filters.model_dump(exclude_defaults=True)})
-        final = float(score[i])
+        if dense_rank[i] > 0:
+            rs.append({"source": "dense", "rank": dense_rank[i], "cosine": round(cos[i], 4)})
+        if hybrid:
+            rs.append({"source": "fusion", "method": method, "score": round(fused[i], 4)})
+        if boost[i] > 1e-4:
+            rs.append({"source": "category_boost", "category": paths[int(cat_codes[row])], "boost": round(boost[i], 4)})
+        if typo is not None:
+            rs.append(dict(typo))
+        if filt is not None:
+            rs.append(dict(filt))
+        final = final_l[i]
         if reranked is not None and i in reranked:
             final = float(reranked[i])
             rs.append({"source": "reranker", "score": round(final, 4)})
-        ids.append(engine.ids.ids[row])
+        ids.append(id_of[row])
         scores.append(final)
         reasons.append(rs)
     return ItemList(ids, np.asarray(scores), reasons)

@@ -29,6 +29,9 @@ class ServeConfig(ComponentConfig):
     static: bool = Field(True, description="serve the shop page at /")
     workers: int = Field(1, ge=1, description="server processes (`shopsense serve`); each holds the models, live state "
                                               "is shared through the store's live log")
+    balance_connections: bool = Field(True, description="with workers > 1: a worker holding more than its share of the "
+                                                        "keep-alive connections asks a client to reconnect "
+                                                        "(Connection: close), so the split stays even")
     sync_interval_ms: int = Field(100, ge=0, description="how often a server replays what other server processes on "
                                                          "the same store logged (events, forgets, reloads); 0 = never")
     live_log_retention_s: float = Field(3600.0, gt=0, description="live-log entries older than this are trimmed")

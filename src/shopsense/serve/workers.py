@@ -11,6 +11,9 @@ Why our own supervisor rather than uvicorn's ``--workers``:
   small responses waited for the client's delayed ACK (~40 ms on a third of the requests). Our
   sockets carry the protocol.
 
+- keep-alive connections stay with the worker the kernel hashed them to, and the hash rarely splits
+  them evenly: with ``balance`` the workers shed connections until it is even (see serve.balance).
+
 The parent checks the port is free (SO_REUSEPORT would otherwise let a second server on the same port
 silently share it), starts the workers, restarts one that dies, and stops them all on SIGINT/SIGTERM.
 Linux/BSD only (SO_REUSEPORT); elsewhere use one worker.
@@ -54,25 +57,40 @@ def _check_port_free(host: str, port: int) -> int:
         raise
 
 
-def _worker(factory: str, host: str, port: int, log_level: str) -> None:
+def _worker(factory: str, host: str, port: int, log_level: str, counts=None, slot: int = 0) -> None:
     import uvicorn
 
     sock = listen_socket(host, port, reuse_port=True)
-    config = uvicorn.Config(factory, factory=True, host=host, port=port, log_level=log_level)
-    uvicorn.Server(config).run(sockets=[sock])
+    if counts is None:
+        config = uvicorn.Config(factory, factory=True, host=host, port=port, log_level=log_level)
+        uvicorn.Server(config).run(sockets=[sock])
+        return
+    from uvicorn.importer import import_from_string
+
+    from shopsense.serve.balance import ConnectionBalancer
+
+    counts[slot] = 0  # a restarted worker starts with no connections
+    app = ConnectionBalancer(import_from_string(factory)(), counts, slot)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level))
+    app.connections = lambda: len(server.server_state.connections)
+    app.start_publisher()
+    server.run(sockets=[sock])
 
 
-def run_workers(factory: str, host: str, port: int, workers: int, log_level: str = "warning") -> None:
+def run_workers(factory: str, host: str, port: int, workers: int, log_level: str = "warning",
+                balance: bool = True) -> None:
     """Serve the app made by the import string `factory` (a zero-argument function) in `workers`
-    processes, each with its own SO_REUSEPORT socket on (host, port). Blocks until SIGINT/SIGTERM."""
+    processes, each with its own SO_REUSEPORT socket on (host, port); with `balance`, the workers keep
+    their connections evenly split (serve.balance). Blocks until SIGINT/SIGTERM."""
     if not hasattr(socket, "SO_REUSEPORT"):  # pragma: no cover - not Linux/BSD
         raise ConfigError("serve.workers > 1 needs SO_REUSEPORT (Linux/BSD): set serve.workers = 1")
     port = _check_port_free(host, port)
     ctx = mp.get_context("spawn")  # fresh interpreters: no inherited locks, threads or model memory
     stopping = False
+    counts = ctx.Array("i", workers, lock=False) if balance else None  # open connections per worker
 
-    def start() -> mp.process.BaseProcess:
-        p = ctx.Process(target=_worker, args=(factory, host, port, log_level), daemon=False)
+    def start(slot: int) -> mp.process.BaseProcess:
+        p = ctx.Process(target=_worker, args=(factory, host, port, log_level, counts, slot), daemon=False)
         p.start()
         return p
 
@@ -81,14 +99,14 @@ def run_workers(factory: str, host: str, port: int, workers: int, log_level: str
         stopping = True
 
     old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    procs = [start() for _ in range(workers)]
+    procs = [start(i) for i in range(workers)]
     try:
         while not stopping:
             time.sleep(0.2)
             for i, p in enumerate(procs):
                 if not p.is_alive() and not stopping:
                     print(f"server process {p.pid} exited with {p.exitcode}; starting another", flush=True)
-                    procs[i] = start()
+                    procs[i] = start(i)
     finally:
         for p in procs:
             if p.is_alive():
