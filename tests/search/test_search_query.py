@@ -46,6 +46,33 @@ def test_spell_correction_against_catalog_vocabulary():
     assert sp.correct("zzzzzzz 12 平底锅")[1] == {}
 
 
+def test_spell_correction_counts_a_swap_of_neighbours_as_one_slip():
+    sp = SpellCorrector({"toilet": 40, "porcelain": 20, "tile": 90})
+    # Levenshtein puts "toliet" two edits from "toilet" (too far for a 6-letter word); one transposition
+    assert sp.correct("toliet seat")[1] == {"toliet": "toilet"}
+    assert sp.correct("porcalain tlie")[0] == "porcelain tile"
+
+
+def test_spell_correction_leaves_words_the_index_already_matches():
+    vocab = {"winches": 12, "inch": 300, "brushes": 30}
+    indexed = {"inch", "winch", "brush"}  # stems the lexical index holds
+    known = lambda w: w.rstrip("es") in indexed or w[:-2] in indexed  # noqa: E731 - a toy stemmer
+    assert SpellCorrector(vocab).correct("inches")[0] == "winches"  # the neighbour, without `known`
+    assert SpellCorrector(vocab, known=known).correct("inches") == ("inches", {})
+    assert SpellCorrector(vocab, known=known).correct("inchh")[0] == "inch"  # a real slip is still fixed
+
+
+def test_engine_speller_skips_words_whose_stem_is_indexed():
+    from shopsense.search.engine import SearchEngine
+    from shopsense.text.encoder import HashingEncoder
+    from shopsense.types import Item
+
+    titles = ["Brass winches", "Tape measure 25 inch", "Toilet seat"]
+    eng = SearchEngine.build([Item(item_id=f"i{k}", title=t) for k, t in enumerate(titles)], encoder=HashingEncoder())
+    assert eng.parse("measure inches").corrections == {}  # 'inches' stems to the indexed 'inch'
+    assert eng.parse("toliet").corrections == {"toliet": "toilet"}
+
+
 def test_parse_query_odd_inputs():
     assert parse_query("x" * 10_000).notes[0].startswith("query cut")
     assert parse_query("😀").text == "😀"

@@ -91,13 +91,18 @@ class LexicalIndex:
                 df[t] = df.get(t, 0) + 1
         return df
 
-    def idf(self, token: str) -> float:
-        """BM25 (Lucene) idf of a token over the current documents; document frequencies are counted
-        once and kept until the next change (the re-ranker asks for a few per query)."""
+    def doc_count(self, token: str) -> int:
+        """How many documents hold `token` (a stemmed token); counted once, kept until the next change."""
         if self._df is None:
             self._df = self.doc_freq()
             self._n_nonempty = sum(1 for d in self.docs if d)
-        n, df = self._n_nonempty, self._df.get(token, 0)
+        return self._df.get(token, 0)
+
+    def idf(self, token: str) -> float:
+        """BM25 (Lucene) idf of a token over the current documents; document frequencies are counted
+        once and kept until the next change (the re-ranker asks for a few per query)."""
+        df = self.doc_count(token)
+        n = self._n_nonempty
         return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
     # -- persistence ------------------------------------------------------------------------

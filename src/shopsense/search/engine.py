@@ -253,8 +253,13 @@ class SearchEngine:
     @property
     def speller(self) -> SpellCorrector:
         if self._speller is None:
-            self._speller = SpellCorrector(self.vocab)
+            self._speller = SpellCorrector(self.vocab, known=self._indexed)
         return self._speller
+
+    def _indexed(self, word: str) -> bool:
+        """Whether the lexical index already matches `word` as typed (every stem of it is indexed)."""
+        toks = self.lexical.tokenize(word)
+        return bool(toks) and all(self.lexical.doc_count(t) > 0 for t in toks)
 
     # -- querying -------------------------------------------------------------------------------
     def parse(self, query: str, understand: bool | None = None) -> ParsedQuery:
