@@ -84,3 +84,19 @@ def test_parse_query_odd_inputs():
             parse_query(bad)
     with pytest.raises(DataError, match="must be a string"):
         parse_query(None)  # type: ignore[arg-type]
+
+
+def test_engine_warm_up_builds_the_tables_the_first_typo_would_build():
+    """Counting document frequencies lazily took ~0.3 s on a 100k catalog inside the first request with
+    a typo (every queued request waited: /search p99 170-190 ms); warm_up builds them before traffic."""
+    from shopsense.search.engine import SearchEngine
+    from shopsense.text.encoder import HashingEncoder
+    from shopsense.types import Item
+
+    titles = ["Brass winches", "Tape measure 25 inch", "Toilet seat"]
+    eng = SearchEngine.build([Item(item_id=f"i{k}", title=t) for k, t in enumerate(titles)], encoder=HashingEncoder())
+    eng._speller = None
+    eng.lexical._df = eng.lexical._doc_sets = None
+    eng.warm_up()
+    assert eng.lexical._df is not None and eng.lexical._doc_sets is not None and eng._speller is not None
+    assert eng.lexical.doc_count("toilet") == 1
