@@ -11,7 +11,7 @@ the LightGBM re-ranker settings (then refitted on all train) and, with --crossfi
     .venv/bin/python benchmarks/bench_search.py --quick                      # everything, one command
     .venv/bin/python benchmarks/bench_search.py --quick --finetune inbatch   # one fine-tune candidate
     .venv/bin/python benchmarks/bench_search.py --quick --finetune           # stock MiniLM only
-    .venv/bin/python benchmarks/bench_search.py --quick --finetune inbatch --refit-encoder --crossfit  # as recorded
+    .venv/bin/python benchmarks/bench_search.py --quick --finetune inbatch --refit-encoder --crossfit --setting-seeds 3  # as recorded
 
 Fine-tuned models are cached in benchmarks/out/ft_models (keyed by settings + training pairs) and
 embeddings in benchmarks/out/emb_cache (keyed by model content + text), so reruns train and encode nothing.
