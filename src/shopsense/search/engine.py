@@ -259,7 +259,7 @@ class SearchEngine:
     def warm_up(self) -> None:
         """Build the lazily made tables now rather than inside the first shopper's request: the BM25
         matrix, the document frequencies the typo corrector and the re-ranker read (counting them over a
-        100k-item catalog took ~1 s, stalling every request queued behind the first query with a typo:
+        100k-item catalog took ~0.3 s, stalling every request queued behind the first query with a typo:
         /search p99 170-190 ms in a serving run) and the per-row token sets of the matched-terms reasons."""
         self.lexical.bm25
         self.lexical.doc_count("")
