@@ -131,7 +131,11 @@ def wrk(url: str, paths: list[str], duration: int, conc: int, work: Path, name: 
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     time.sleep(duration * 0.75)
     split = connection_split(int(url.rsplit(":", 1)[1]))
-    out = proc.communicate(timeout=duration + 60)[0]
+    try:
+        out = proc.communicate(timeout=duration + 60)[0]
+    except subprocess.TimeoutExpired:
+        proc.kill()  # as subprocess.run(timeout=) did: no wrk left running into the next measurement
+        raise
     res = {"raw": out, "connections_per_worker": split}
     for q in ("50", "75", "90", "99"):
         m = re.search(rf"^\s+{q}%\s+(\S+)", out, re.M)

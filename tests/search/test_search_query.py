@@ -62,13 +62,17 @@ def test_spell_correction_leaves_words_the_index_already_matches():
     assert SpellCorrector(vocab, known=known).correct("inchh")[0] == "inch"  # a real slip is still fixed
 
 
-def test_engine_speller_skips_words_whose_stem_is_indexed():
+def _three_title_engine():
     from shopsense.search.engine import SearchEngine
     from shopsense.text.encoder import HashingEncoder
     from shopsense.types import Item
 
     titles = ["Brass winches", "Tape measure 25 inch", "Toilet seat"]
-    eng = SearchEngine.build([Item(item_id=f"i{k}", title=t) for k, t in enumerate(titles)], encoder=HashingEncoder())
+    return SearchEngine.build([Item(item_id=f"i{k}", title=t) for k, t in enumerate(titles)], encoder=HashingEncoder())
+
+
+def test_engine_speller_skips_words_whose_stem_is_indexed():
+    eng = _three_title_engine()
     assert eng.parse("measure inches").corrections == {}  # 'inches' stems to the indexed 'inch'
     assert eng.parse("toliet").corrections == {"toliet": "toilet"}
 
@@ -89,12 +93,7 @@ def test_parse_query_odd_inputs():
 def test_engine_warm_up_builds_the_tables_the_first_typo_would_build():
     """Counting document frequencies lazily took ~0.3 s on a 100k catalog inside the first request with
     a typo (every queued request waited: /search p99 170-190 ms); warm_up builds them before traffic."""
-    from shopsense.search.engine import SearchEngine
-    from shopsense.text.encoder import HashingEncoder
-    from shopsense.types import Item
-
-    titles = ["Brass winches", "Tape measure 25 inch", "Toilet seat"]
-    eng = SearchEngine.build([Item(item_id=f"i{k}", title=t) for k, t in enumerate(titles)], encoder=HashingEncoder())
+    eng = _three_title_engine()
     eng._speller = None
     eng.lexical._df = eng.lexical._doc_sets = None
     eng.warm_up()

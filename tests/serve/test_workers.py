@@ -38,6 +38,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _supervisor(port: int) -> subprocess.Popen:
+    """`run_workers` with two workers of `pid_app` on `port`, in a process of its own (stop: SIGTERM)."""
+    code = ("from shopsense.serve.workers import run_workers; "
+            f"run_workers('tests.serve.test_workers:pid_app', '127.0.0.1', {port}, 2)")
+    return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+
+
 def test_worker_socket_carries_tcp_protocol_so_asyncio_turns_nagle_off():
     """asyncio sets TCP_NODELAY only on sockets whose protocol is IPPROTO_TCP; uvicorn's own worker
     socket has protocol 0, which left Nagle on (~40 ms stalls)."""
@@ -60,9 +67,7 @@ def test_port_in_use_is_a_clear_error():
 
 def test_connections_spread_over_workers_and_sigterm_stops_them():
     port = _free_port()
-    code = ("from shopsense.serve.workers import run_workers; "
-            f"run_workers('tests.serve.test_workers:pid_app', '127.0.0.1', {port}, 2)")
-    sup = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    sup = _supervisor(port)
     clients = []
     try:
         deadline = time.time() + 60
@@ -100,9 +105,7 @@ def test_keep_alive_connections_end_up_evenly_split():
     """The kernel's hash rarely splits 16 keep-alive connections 8/8 (wrk's landed 10/6 and 11/5);
     a worker over its share asks a client to reconnect until the split is even."""
     port = _free_port()
-    code = ("from shopsense.serve.workers import run_workers; "
-            f"run_workers('tests.serve.test_workers:pid_app', '127.0.0.1', {port}, 2)")
-    sup = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    sup = _supervisor(port)
     clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) for _ in range(16)]
     try:
         deadline = time.time() + 60
@@ -115,7 +118,7 @@ def test_keep_alive_connections_end_up_evenly_split():
         splits = []
         for _ in range(60):  # requests keep flowing, as under load; closes are at most one per 0.1 s a worker
             splits.append(sorted(Counter(c.get("/pid").json()["pid"] for c in clients).values()))
-            if splits[-1] == [8, 8] and len(splits) > 3 and splits[-3:] == [[8, 8]] * 3:
+            if splits[-3:] == [[8, 8]] * 3:
                 break
             time.sleep(0.05)
         assert splits[-3:] == [[8, 8]] * 3, splits
