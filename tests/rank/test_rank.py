@@ -159,3 +159,19 @@ def test_diversify_matches_the_plain_mmr_loop_on_random_lists():
         n, lam = int(rng.integers(1, 12)), float(rng.choice([0.0, 0.3, 0.8, 1.0]))
         cap = [None, 1, 2, 4][trial % 4]
         assert diversify(ids, rel, items, n, lam, cap) == _diversify_reference(ids, rel, items, n, lam, cap)
+
+
+def test_diversify_with_the_catalog_codes_matches_reading_the_items():
+    from shopsense.rank.rules import SimilarityCodes
+
+    rng = np.random.default_rng(11)
+    items = {f"i{k}": Item(item_id=f"i{k}", title="t", category=[f"c{rng.integers(0, 5)}"] if rng.random() > 0.15 else [],
+                           brand=f"b{rng.integers(0, 4)}" if rng.random() > 0.2 else "") for k in range(80)}
+    codes = SimilarityCodes(items)
+    for trial in range(200):
+        ids = [f"i{k}" for k in rng.choice(80, int(rng.integers(1, 60)), replace=False)] + (["gone"] if trial % 5 == 0 else [])
+        rel = np.round(rng.random(len(ids)), 1)
+        n, lam, cap = int(rng.integers(1, 15)), float(rng.choice([0.0, 0.5, 0.8, 1.0])), [None, 1, 3][trial % 3]
+        assert diversify(ids, rel, items, n, lam, cap, codes) == diversify(ids, rel, items, n, lam, cap)
+    rel = np.array([np.nan, 0.5, 0.9])  # NaN relevance is picked last
+    assert diversify(["i0", "i1", "i2"], rel, items, 3, 1.0, None, codes)[-1] == 0

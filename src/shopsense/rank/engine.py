@@ -19,7 +19,7 @@ from shopsense.rank.explain import breakdown, sentence
 from shopsense.rank.features import FEATURES, Candidate, FeatureContext, featurize, merge
 from shopsense.rank.profile import UserProfile
 from shopsense.rank.ranker import LGBMRanker, RuleRanker
-from shopsense.rank.rules import apply_rules, diversify, keep_recent_slots, normalise, place_pins
+from shopsense.rank.rules import SimilarityCodes, apply_rules, diversify, keep_recent_slots, normalise, place_pins
 from shopsense.rank.sources import Sources
 from shopsense.types import Item, ItemList
 
@@ -36,6 +36,7 @@ class ServingEngine:
         self.version = version or time.strftime("%Y%m%dT%H%M%S") + f"-{time.time_ns() // 1000 % 1_000_000:06d}"
         self.built_at = time.time()
         self.info: dict[str, Any] = {}
+        self.similarity_codes = SimilarityCodes(items)  # built on first use (the warm-up's)
 
     @property
     def ranker(self) -> RuleRanker | LGBMRanker:
@@ -83,7 +84,7 @@ class ServingEngine:
                                        purchased, exclude)
         idx = np.flatnonzero(keep)
         order = diversify([ids[i] for i in idx], rel[idx], self.items, n, self.config.mmr_lambda,
-                          self.config.category_cap)
+                          self.config.category_cap, self.similarity_codes)
         chosen = [int(idx[j]) for j in order]
         latest = profile.recent_items(1) if extra_scores is None and profile is not None else []
         if latest and self.config.recent_slots:  # a shopper with no history has nothing to keep slots for
@@ -185,6 +186,7 @@ class ServingEngine:
         try:
             if self.sources.search_engine is not None:
                 self.sources.search_engine.warm_up()
+            self.similarity_codes.codes([])  # builds the per-item table
             self.search("warm up", None, 1)
             self.recommend(None, None, 1)
         except Exception as e:  # noqa: BLE001 - a warm-up failure must not stop the server; requests report it
