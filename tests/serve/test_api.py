@@ -159,3 +159,15 @@ def test_resent_event_is_stored_and_counted_once(client, served, sample_user):
     assert (first["stored_new"], again["stored_new"]) == (1, 0)
     assert n_events(served) == before + 1
     assert client.get("/users/resender-1/profile").json()["live_events"] == 1
+
+
+def test_hot_endpoint_json_writes_numpy_and_non_finite_numbers():
+    import json
+
+    import numpy as np
+
+    from shopsense.serve.routes import _json
+
+    body = json.loads(_json({"score": float("nan"), "inf": float("inf"), "x": np.float32(0.5), "n": np.int64(3),
+                             "v": np.arange(3), 7: "int key", "t": "ümlaut ✓"}).body)
+    assert body == {"score": None, "inf": None, "x": 0.5, "n": 3, "v": [0, 1, 2], "7": "int key", "t": "ümlaut ✓"}
