@@ -173,5 +173,6 @@ def test_diversify_with_the_catalog_codes_matches_reading_the_items():
         rel = np.round(rng.random(len(ids)), 1)
         n, lam, cap = int(rng.integers(1, 15)), float(rng.choice([0.0, 0.5, 0.8, 1.0])), [None, 1, 3][trial % 3]
         assert diversify(ids, rel, items, n, lam, cap, codes) == diversify(ids, rel, items, n, lam, cap)
-    rel = np.array([np.nan, 0.5, 0.9])  # NaN relevance is picked last
-    assert diversify(["i0", "i1", "i2"], rel, items, 3, 1.0, None, codes)[-1] == 0
+    rel = np.array([np.nan, 0.5, 0.9])  # NaN relevance comes last, whatever lambda
+    for lam in (0.0, 0.5, 1.0):
+        assert diversify(["i0", "i1", "i2"], rel, items, 3, lam, None, codes)[-1] == 0
