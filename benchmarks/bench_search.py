@@ -60,6 +60,11 @@ FT_GRID = {
     # two passes over the pairs (the one-epoch loss was still falling): ~31 min of training here, and worse on
     # the hold-out, dense alone 0.3361 vs 0.3462 (results/search.md, ninth session); kept to repeat the test
     "inbatch2": {"epochs": 2},
+    # hold-out probes of the ninth session (results/search.md): a bigger batch (dense 0.3522, hybrid + QU flat)
+    # and positives from relevance 2.33 up (26k pairs instead of 17.8k: dense 0.3510, hybrid + QU +0.002-0.003
+    # at every fusion weight) -- candidates for the next full run; the names match their cached fine-tunes
+    "batch128": {"batch_size": 128},
+    "minrel2.33": {"min_relevance": 2.33},
 }
 
 
