@@ -128,10 +128,11 @@ def test_lgbm_ranker_learns_and_round_trips(tmp_path):
 
 def _diversify_reference(ids, rel, items, n, lam, cap):
     """The plain MMR loop (one candidate per turn) that `diversify` must reproduce exactly."""
-    from shopsense.rank.rules import similarity_codes
+    from shopsense.rank.rules import _codes
 
     m = len(ids)
-    cats, cc, bc = similarity_codes(ids, items)
+    cats, cc, bc = _codes(ids, items)
+    cc, bc = np.array(cc), np.array(bc)
     max_sim, free, per_cat, out, overflow = np.zeros(m), np.ones(m, bool), {}, [], []
     while len(out) < n and free.any():
         val = lam * rel - (1.0 - lam) * max_sim

@@ -186,7 +186,7 @@ class ServingEngine:
         try:
             if self.sources.search_engine is not None:
                 self.sources.search_engine.warm_up()
-            self.similarity_codes.codes([])  # builds the per-item table
+            self.similarity_codes.build()
             self.search("warm up", None, 1)
             self.recommend(None, None, 1)
         except Exception as e:  # noqa: BLE001 - a warm-up failure must not stop the server; requests report it

@@ -59,18 +59,19 @@ class SimilarityCodes:
         self._items = items
         self._table: dict[str, tuple[int, int]] | None = None
 
-    def _build(self) -> dict[str, tuple[int, int]]:
+    def build(self) -> None:
+        """Fill the table now (the engine's warm-up does; otherwise the first `codes` call does)."""
         cat_code, brand_code = {"": 0}, {"": -1}  # category 0 = none; brand -1 = none
         table = {}
         for iid, it in self._items.items():
             c = cat_code.setdefault(it.category_path, len(cat_code))
             table[iid] = (c, brand_code.setdefault(it.brand, len(brand_code) - 1) if it.brand else -1)
-        return table
+        self._table = table
 
     def codes(self, ids: list[str]) -> tuple[list[bool], list[int], list[int]]:
         """(has a category, category code, brand code) per id, as `_codes` gives them."""
         if self._table is None:
-            self._table = self._build()
+            self.build()
         get, none = self._table.get, (0, -1)
         cc, bc, has = [], [], []
         for k, iid in enumerate(ids):
@@ -82,18 +83,13 @@ class SimilarityCodes:
 
 
 def _codes(ids: list[str], items: dict[str, Item]) -> tuple[list[str], list[int], list[int]]:
+    """(category path, category code, brand code) per id for MMR, read from the items; items without a
+    brand get a code of their own, so two unbranded items are not 'the same brand'."""
     cats = [items[i].category_path if i in items else "" for i in ids]
     brands = [items[i].brand if i in items else "" for i in ids]
     cat_code = {c: k for k, c in enumerate(dict.fromkeys(cats))}
     brand_code = {b: k for k, b in enumerate(dict.fromkeys(brands))}
     return cats, [cat_code[c] for c in cats], [brand_code[b] if b else -1 - k for k, b in enumerate(brands)]
-
-
-def similarity_codes(ids: list[str], items: dict[str, Item]) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(category path per id, category code per id, brand code per id) for MMR; items without a brand
-    get a code of their own, so two unbranded items are not 'the same brand'."""
-    cats, cc, bc = _codes(ids, items)
-    return cats, np.array(cc), np.array(bc)
 
 
 def diversify(ids: list[str], rel: np.ndarray, items: dict[str, Item], n: int, lam: float,
