@@ -103,8 +103,7 @@ def refit_engine(engine, j, train_q, name, negatives, query_texts, lgb_params, r
     enc = MiniLMEncoder(batch_size=64, model_path=folder)
     eng = SearchEngine.build(j.items, index=engine.index_config, search=engine.config.model_copy(), encoder=enc,
                              cache_dir=OUT / "emb_cache", progress=True)
-    eng.config.query_cache = len(query_texts) + 10
-    eng.encode_queries(query_texts, progress=True)
+    pre_encode([eng], query_texts, progress=True)
     if rows is None:
         rows = training_rows(eng, {q: j.queries["train"][q] for q in train_q}, j.qrels["train"],
                              depth=eng.config.rerank_depth, progress=True)
@@ -127,8 +126,7 @@ def crossfit_engines(engine, j, train_q, name, negatives, query_texts):
         eng = SearchEngine.build(j.items, index=engine.index_config, search=engine.config.model_copy(),
                                  encoder=MiniLMEncoder(batch_size=64, model_path=folder),
                                  cache_dir=OUT / "emb_cache", progress=True)
-        eng.config.query_cache = len(query_texts) + 10
-        eng.encode_queries(query_texts, progress=True)
+        pre_encode([eng], query_texts, progress=True)
         folds.append((set(half), eng))
     return folds
 
@@ -267,19 +265,32 @@ def tune_fusion(engine, j, qids):
     return best
 
 
+def dense_texts(engine, queries, understand=(False, True)):
+    """The text the dense retriever encodes for each query, with and/or without query understanding
+    (a query the parser rejects is left out: its search fails and counts as an empty ranking)."""
+    texts = []
+    for q in queries:
+        for u in understand:
+            try:
+                texts.append(engine.parse(q, u).dense_text)
+            except Exception:  # noqa: BLE001
+                pass
+    return texts
+
+
+def pre_encode(engines, texts, progress=False):
+    """Encode `texts` once per engine, in batches, into its in-memory query cache (sized to hold them)."""
+    for e in engines:
+        e.config.query_cache = len(texts) + 10
+        e.encode_queries(texts, progress=progress)
+
+
 def hybrid_qu_holdout(enc, j, icfg, hold, qh, weights=(0.4, 0.5, 0.6, 0.7, 0.8)):
     """Hold-out NDCG@10 of hybrid + query understanding (weighted fusion, max-normalised, no re-ranker) with
     encoder `enc`, at its best lexical weight of `weights`: the fine-tune chooser's criterion. Dense alone
     does not predict it (ninth session: batch 128 was the best dense retriever and no better fused)."""
     eng = SearchEngine.build(j.items, index=icfg, search=SearchConfig(), encoder=enc, cache_dir=OUT / "emb_cache")
-    texts = []
-    for q in hold:
-        try:
-            texts.append(eng.parse(j.queries["train"][q], True).dense_text)
-        except Exception:  # noqa: BLE001 - counted as an empty ranking by engine_runs
-            pass
-    eng.config.query_cache = len(texts) + 10
-    eng.encode_queries(texts)
+    pre_encode([eng], dense_texts(eng, [j.queries["train"][q] for q in hold], (True,)))
     eng.config.fusion, eng.config.fusion_norm = "weighted", "max"
     by_w = {}
     for w in weights:
@@ -426,17 +437,8 @@ def main(argv=None) -> int:
         j.items, index=icfg, search=SearchConfig(), encoder=stock, cache_dir=OUT / "emb_cache", progress=True)
     log(f"   built in {time.time() - t:.1f}s")
     # pre-encode every query text the dense retriever will see (batched, cached on disk)
-    texts = []
-    for split in ("train", "test"):
-        for q in j.queries[split].values():
-            for u in (False, True):
-                try:
-                    texts.append(engine.parse(q, u).dense_text)
-                except Exception:  # noqa: BLE001
-                    pass
-    for e in {id(engine): engine, id(stock_engine): stock_engine}.values():
-        e.config.query_cache = len(texts) + 10
-        e.encode_queries(texts, progress=True)
+    texts = dense_texts(engine, [q for split in ("train", "test") for q in j.queries[split].values()], (False, True))
+    pre_encode({id(engine): engine, id(stock_engine): stock_engine}.values(), texts, progress=True)
 
     n_pool = min(engine.config.n_lexical, engine.config.n_dense)  # step 6 widens the pool for deeper re-ranking
     log("4) fusion on train")
