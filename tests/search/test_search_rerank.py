@@ -176,3 +176,45 @@ def test_surface_words_follow_changes_and_reload(tmp_path):
         want = [len(qw & set(words(e.lex_texts[int(cand.rows[i])]))) / len(qw) for i in order]
         np.testing.assert_allclose(raw, want, rtol=1e-6)
         assert raw.max() == 1.0  # the changed title holds every word
+
+
+def test_head_features_follow_the_title_type_and_reload(tmp_path):
+    """The v3 features compare each title's product-type word (`product_head`, stemmed as the index stems)
+    with the query's tokens; the engine keeps the heads per row through upserts, removals and save/load, and
+    an engine saved before heads were kept reads them off its lexical texts."""
+    import json
+
+    items = [Item(item_id="saw", title="RIDGID 10 in. Portable Tile Saws with Laser"),
+             Item(item_id="blade", title="Diablo 10 in. Tile Saw Blade"),
+             Item(item_id="cutter", title="QEP 14 in. Tile Cutter"),
+             Item(item_id="gone", title="Old Tile Saw"),
+             Item(item_id="stop", title="The")]
+    eng = SearchEngine.build(items, encoder=HashingEncoder())
+    eng.upsert([Item(item_id="cutter", title="QEP 24 in. Manual Tile Saw in Red")])
+    eng.remove(["gone"])
+    folder = eng.save(tmp_path / "e")
+    old = tmp_path / "old"  # the same engine without saved heads (saved before they were kept)
+    import shutil
+
+    shutil.copytree(folder, old)
+    data = json.loads((old / "items.json").read_text())
+    del data["heads"]
+    (old / "items.json").write_text(json.dumps(data))
+    for e in (eng, SearchEngine.load(folder, encoder=HashingEncoder()), SearchEngine.load(old, encoder=HashingEncoder())):
+        head = {i: e.heads[e.ids.get(i)] for i in ("saw", "blade", "cutter", "gone", "stop")}
+        assert head == {"saw": ("saw", "tile"), "blade": ("blade", "saw"), "cutter": ("saw", "tile"),
+                        "gone": ("", ""), "stop": ("", "")}
+        cand = e.candidates(e.parse("tile saw"))
+        order = np.argsort(-cand.score, kind="stable")
+        X = features(e, cand, order, "tile saw")
+        col = {n: X[:, i] for i, n in enumerate(FEATURES)}
+        by_id = {e.ids.ids[int(cand.rows[o])]: k for k, o in enumerate(order)}
+        s, b = by_id["saw"], by_id["blade"]
+        assert col["head_in_query"][s] == 1 and col["head_pair"][s] == 1 and col["head_from_end"][s] == 0
+        assert col["head_in_query"][b] == 0 and col["head_pair"][b] == 0 and col["head_from_end"][b] == -1
+        np.testing.assert_allclose(col["head_share"], 2 / 3, rtol=1e-6)  # saw and the changed cutter, not blade
+        cq = e.candidates(e.parse("saw for tile"))  # the head word first: its distance from the query's end
+        oq = np.argsort(-cq.score, kind="stable")
+        sq = [e.ids.ids[int(cq.rows[o])] for o in oq].index("saw")
+        Xq = features(e, cq, oq, "saw for tile")  # tokens "saw", "tile" ("for" is a stop word)
+        assert Xq[sq, FEATURES.index("head_from_end")] == 1.0 and Xq[sq, FEATURES.index("head_pair")] == 1.0

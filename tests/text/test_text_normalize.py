@@ -22,3 +22,22 @@ def test_normalize_keeps_non_latin_and_html():
     assert normalize("Tom &amp; Jerry") == "tom & jerry"
     assert tokenize("平底锅 Küche") == ["平底锅", "küche"]
     assert tokenize("😀") == []
+
+
+@pytest.mark.parametrize("title,head", [
+    ("RIDGID 10 in. Portable Tile Saw with Laser", ("saw", "tile")),
+    ("Glacier Bay Lancaster 24 in. Vanity in White", ("vanity", "lancaster")),
+    ("Sharp Carousel 1.1 cu. ft. 1000-Watt Countertop Microwave Oven in Stainless Steel", ("oven", "microwave")),
+    ("Milwaukee 1 in. #2 Philips Shockwave Impact Duty Steel Insert Bits (5-Pack)", ("bits", "insert")),
+    ("Wiremold Non-Metallic T-Fitting - White", ("fitting", "t")),
+    ("Everbilt 1/2 in. Zinc Plated Washer 3 in.", ("washer", "plated")),  # trailing size is no product type
+    ("Amerimax Home Products 3 ft. Brown Lock-On Gutter Guard, 2-Pack", ("guard", "gutter")),
+    ("Saw", ("saw", "")),
+    ("12 in.", ("", "")),
+    ("", ("", "")),
+    ("平底锅 in red", ("平底锅", "")),
+])
+def test_product_head_reads_the_type_word_off_a_title(title, head):
+    from shopsense.text.normalize import product_head
+
+    assert product_head(title) == head

@@ -31,7 +31,7 @@ from shopsense.search.query import ParsedQuery, SpellCorrector, check_query, par
 from shopsense.search.retrieve import Candidates, dense_text, gather, rank
 from shopsense.text.config import TextConfig
 from shopsense.text.itemtext import item_text
-from shopsense.text.normalize import normalize, words
+from shopsense.text.normalize import normalize, product_head, stem_words, words
 from shopsense.types import Item, ItemList, Vocabulary
 
 FORMAT = 1
@@ -66,6 +66,8 @@ class SearchEngine:
         self.hashes: list[str] = []
         self.lex_texts: list[str] = []
         self.surface: list[tuple[str, ...]] = []  # each row's distinct surface words (re-ranker features)
+        # each row's product-type word and the word before it, stemmed like the index (re-ranker features)
+        self.heads: list[tuple[str, str]] = []
         self.lexical = LexicalIndex(self.index_config)
         self.vector: VectorIndex | None = None
         self.catalog = Catalog()
@@ -174,6 +176,7 @@ class SearchEngine:
         self.hashes += [""] * grow
         self.lex_texts += [""] * grow
         self.surface += [()] * grow
+        self.heads += [("", "")] * grow
         rows = [r for r, _ in todo]
         its = [it for _, it in todo]
         lex = [item_text(it, self.index_config.lexical_fields, 10_000) for it in its]
@@ -181,6 +184,7 @@ class SearchEngine:
             if self.alive[r]:
                 self._vocab_update(self.lex_texts[r], -1)
             self.surface[r] = self._vocab_update(t, +1)
+            self.heads[r] = self._head(it.title)
             self.lex_texts[r], self.hashes[r] = t, _item_hash(it)
         self.lexical.set_docs(rows, lex)
         tc = self.text_config
@@ -203,7 +207,7 @@ class SearchEngine:
             rows.append(r)
         for r in rows:
             self._vocab_update(self.lex_texts[r], -1)
-            self.lex_texts[r], self.hashes[r], self.surface[r] = "", "", ()
+            self.lex_texts[r], self.hashes[r], self.surface[r], self.heads[r] = "", "", (), ("", "")
         self.alive[rows] = False
         self.lexical.remove(rows)
         if self.vector is not None:
@@ -223,6 +227,13 @@ class SearchEngine:
             else:
                 self.vocab.pop(w, None)
         return ws
+
+    def _head(self, title: str) -> tuple[str, str]:
+        """`product_head` of a title, each word stemmed as the index stems (so they compare with query
+        tokens); a stop word becomes ""."""
+        c = self.index_config
+        return tuple(sys.intern(st[0]) if (st := stem_words([w], c.stemmer, c.stopwords)) else ""
+                     for w in product_head(title))  # type: ignore[return-value]
 
     def _after_change(self) -> None:
         self._speller = None
@@ -330,7 +341,7 @@ class SearchEngine:
             self.reranker.save(folder / "reranker")
         np.save(folder / "alive.npy", self.alive)
         (folder / "items.json").write_text(json.dumps({"ids": self.ids.to_json(), "hashes": self.hashes,
-                                                       "lex_texts": self.lex_texts}))
+                                                       "lex_texts": self.lex_texts, "heads": self.heads}))
         (folder / "engine.json").write_text(json.dumps({
             "format": FORMAT, "fingerprint": self.fingerprint(), "encoder": self.encoder.name,
             "text": self.text_config.model_dump(mode="json"), "index": self.index_config.model_dump(mode="json"),
@@ -368,4 +379,7 @@ class SearchEngine:
 
             eng.reranker = Reranker.load(folder / "reranker")
         eng.surface = [eng._vocab_update(t, +1) if a else () for t, a in zip(eng.lex_texts, eng.alive)]
+        # saved before product heads were kept: read them off the lexical text, which starts with the title
+        eng.heads = ([tuple(h) for h in data["heads"]] if "heads" in data
+                     else [eng._head(t) if a else ("", "") for t, a in zip(eng.lex_texts, eng.alive)])
         return eng

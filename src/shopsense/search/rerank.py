@@ -25,7 +25,10 @@ FEATURES = ["bm25", "bm25_rel", "bm25_rank", "cos", "cos_gap", "dense_rank", "ov
             "doc_len", "numbers_matched", "last_token", "first_token", "fused", "boost", "bigrams", "first_pos",
             "idf_cov", "n_missing", "max_idf_missing", "sum_idf_q", "last_pos", "phrase", "raw_cov", "prefix_cov",
             "fz_token_set", "fz_partial", "fz_token_sort", "n_doc_numbers", "extra_numbers", "query_chars",
-            "bm25_max", "cos_max", "position", "cos_rank"]
+            "bm25_max", "cos_max", "position", "cos_rank",
+            # v3 (eleventh session): the title's product-type word (`product_head`) against the query; chosen on
+            # the Home Depot train hold-out, benchmarks/results/search.md
+            "head_in_query", "head_pair", "head_from_end", "head_share"]
 
 
 def _is_num(t: str) -> bool:
@@ -65,7 +68,8 @@ def features(engine: "SearchEngine", cand: "Candidates", idx: np.ndarray, query:
     cmax = float(cand.cos.max()) if len(cand.cos) else 0.0
     idx = np.asarray(idx)
     X = np.zeros((len(idx), len(FEATURES)), np.float32)
-    docs, texts, surface = engine.lexical.docs, engine.lex_texts, engine.surface
+    docs, texts, surface, heads = engine.lexical.docs, engine.lex_texts, engine.surface, engine.heads
+    qpos = {t: p for p, t in enumerate(q)}  # each query token's last position
     tlows = [texts[int(cand.rows[i])].lower() for i in idx.tolist()]
     fz = (np.stack([process.cdist([qlow], tlows, scorer=sc, workers=1)[0]
                     for sc in (fuzz.token_set_ratio, fuzz.partial_ratio, fuzz.token_sort_ratio)], 1)
@@ -80,6 +84,7 @@ def features(engine: "SearchEngine", cand: "Candidates", idx: np.ndarray, query:
         last = d.index(q[-1]) / max(1, len(d)) if q and q[-1] in ds else -1.0
         phrase = float(len(q) > 1 and not miss and any(d[s:s + len(q)] == q for s in range(len(d) - len(q) + 1)))
         dnum = [t for t in d if t[:1].isdigit()]  # _is_num, inlined: ~8 per title, 100 titles a query
+        hd, hd2 = heads[row]  # the title's product-type word and its modifier
         X[j] = (cand.lex[i], cand.lex[i] / lmax if lmax > 0 else 0.0,
                 cand.lex_rank[i] if cand.lex_rank[i] > 0 else 1000, cand.cos[i], cand.cos[i] - cmax,
                 cand.dense_rank[i] if cand.dense_rank[i] > 0 else 1000,
@@ -93,10 +98,15 @@ def features(engine: "SearchEngine", cand: "Candidates", idx: np.ndarray, query:
                 last, phrase, len(rws.intersection(surface[row])) / len(rws) if rws else 0.0,
                 _prefix_hits([t for t, h in zip(uq, hit) if not h], d) / len(uq) if uq else 0.0,
                 fz[j, 0], fz[j, 1], fz[j, 2],
-                len(dnum), sum(t not in quset for t in dnum), len(query), lmax, cmax, j, 0.0)
+                len(dnum), sum(t not in quset for t in dnum), len(query), lmax, cmax, j, 0.0,
+                (float(hd in quset) if hd else -1.0), float(bool(hd2) and hd2 in quset and hd in quset),
+                (len(q) - 1 - qpos[hd]) if hd in qpos else -1.0, 0.0)
     if len(X):
         c = X[:, FEATURES.index("cos")]
         X[:, FEATURES.index("cos_rank")] = np.argsort(np.argsort(-c, kind="stable"), kind="stable")
+        # how many of the first ten candidates are of a product type the query names: a query-level context
+        # for the row's own head match (a title of another type ranks differently when most of them match)
+        X[:, FEATURES.index("head_share")] = float(np.mean(X[:10, FEATURES.index("head_in_query")] > 0))
     return X
 
 

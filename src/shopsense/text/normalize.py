@@ -48,6 +48,23 @@ def words(text: str, units: bool = True) -> list[str]:
     return _TOKEN.findall(normalize(text, units))
 
 
+_HEAD_SPLIT = re.compile(r"\s(?:in|with|for|by)\s|\s-\s|[,(]")
+_UNIT_WORDS = frozenset(rep.strip() for _, rep in _UNITS) | {"x"}
+
+
+def product_head(title: str) -> tuple[str, str]:
+    """The word that names what a product is, read off the way shop titles are written: brand, model and
+    specs first, then the product type, then " in <colour>", " with <feature>", " for <use>", " - <variant>",
+    ", ..." or "(pack)": "RIDGID 10 in. Portable Tile Saw with Laser" -> ("saw", "tile"). It is the last word
+    before the first such connector that is neither a number nor a unit, with the word before it (the type's
+    modifier, "" if none). Our own heuristic, written by hand: no library names the product type of a
+    free-text title, and the Home Depot catalog has no categories to learn it from. Used by the search
+    re-ranker (`head_*` features); ("", "") when the title has no such word."""
+    seg = _HEAD_SPLIT.split(unicodedata.normalize("NFKC", html.unescape(title)).lower(), maxsplit=1)[0]
+    ws = [w for w in words(seg) if not w[:1].isdigit() and w not in _UNIT_WORDS]
+    return (ws[-1], ws[-2] if len(ws) > 1 else "") if ws else ("", "")
+
+
 @lru_cache(maxsize=1)
 def _stopwords() -> frozenset[str]:
     from bm25s.stopwords import STOPWORDS_EN
