@@ -5,7 +5,7 @@ unjudged = 0; NDCG@10, MRR@10 and Recall@100 (relevant = rel >= 2.5) on qrels_te
 is tuned is chosen on qrels_train only, on a 1,000-query train hold-out: BM25 k1/b + unit normalisation,
 the bi-encoder fine-tune (MultipleNegativesRankingLoss on judged train pairs, train minus the hold-out;
 chosen by hybrid + QU on the hold-out, stock MiniLM kept if no candidate beats it), fusion method/weight, typo correction on/off,
-the LightGBM re-ranker settings (then refitted on all train) and, with --crossfit, its training rows
+the LightGBM re-ranker's feature set and settings (then refitted on all train) and, with --crossfit, its training rows
 (same-encoder rows vs rows cross-fitted over two half-train encoders). Test is scored once per row at the end.
 
     .venv/bin/python benchmarks/bench_search.py --quick                      # everything, one command
@@ -93,7 +93,7 @@ def finetuned_model(name, kw, j, fit_q, negatives):
     return folder, meta
 
 
-def refit_engine(engine, j, train_q, name, negatives, query_texts, lgb_params, rows=None):
+def refit_engine(engine, j, train_q, name, negatives, query_texts, lgb_params, rows=None, feats=None):
     """The chosen fine-tune again on ALL train queries (hold-out included), with every setting chosen
     on the hold-out kept; the re-ranker is refitted on this engine's features of all train queries
     (or on `rows`, the cross-fitted ones, when given). Test never influences anything here."""
@@ -108,7 +108,7 @@ def refit_engine(engine, j, train_q, name, negatives, query_texts, lgb_params, r
         rows = training_rows(eng, {q: j.queries["train"][q] for q in train_q}, j.qrels["train"],
                              depth=eng.config.rerank_depth, progress=True)
     X, y, g = rows
-    eng.reranker = Reranker().fit(X, y, g, **lgb_params)
+    eng.reranker = Reranker(features=feats).fit(X, y, g, **lgb_params)
     return eng, {"folder": str(folder), "encoder": enc.name, **meta}
 
 
@@ -494,6 +494,19 @@ def main(argv=None) -> int:
     engine.config.n_lexical, engine.config.n_dense = max(n_pool, depth), max(n_pool, depth)
     log(f"   chosen re-rank depth {depth}")
     timings["reranker_depths"] = time.time() - t6
+    # feature set: v2 (the first 34) vs v3 (+ the product-type head features), each by its mean hold-out NDCG@10
+    # over seeds of the first grid setting on these rows (one seed moves by ~0.003); the rest of step 6 uses it
+    fsets = {"v2": FEATURES[:FEATURES.index("cos_rank") + 1], "v3": list(FEATURES)}
+    fs_hold = {}
+    for fname, fl in fsets.items():
+        t = time.time()
+        fs_hold[fname] = [evaluate_rankings(rerank_runs(Reranker(features=fl).fit(X, y, g, **lgb_grid[0], seed=100 * s),
+                                                        hfeats, depth), qh).ndcg for s in range(max(3, a.setting_seeds))]
+        log(f"   hold-out re-ranker features {fname} ({len(fl)}): NDCG@10 by seed "
+            f"{[round(v, 4) for v in fs_hold[fname]]}, mean {np.mean(fs_hold[fname]):.4f} ({time.time() - t:.0f}s)")
+    fset = max(fsets, key=lambda k: float(np.mean(fs_hold[k])))
+    feats = fsets[fset]
+    log(f"   chosen re-ranker features: {fset}")
     row_sets = {"same encoder": (X, y, g)}
     folds = None
     if a.crossfit and chosen_ft:
@@ -507,7 +520,8 @@ def main(argv=None) -> int:
         scored = []
         for p in lgb_grid:
             t = time.time()
-            m = m0 if p == lgb_grid[0] and rows_name == "same encoder" else Reranker().fit(Xr, yr, gr, **p)
+            m = m0 if p == lgb_grid[0] and rows_name == "same encoder" and fset == "v3" \
+                else Reranker(features=feats).fit(Xr, yr, gr, **p)
             nd = evaluate_rankings(rerank_runs(m, hfeats, depth), qh).ndcg
             scored.append({**p, "rows": rows_name, "ndcg": nd})
             log(f"   hold-out re-ranker {rows_name} {p}: NDCG@10 {nd:.4f} ({time.time() - t:.0f}s)")
@@ -521,7 +535,8 @@ def main(argv=None) -> int:
     if a.setting_seeds > 1:  # each setting by its mean over seeds: one seed's score moves by ~0.003
         for h, p in zip(lgb_hold, lgb_grid):
             t = time.time()
-            more = [evaluate_rankings(rerank_runs(Reranker().fit(X, y, g, **p, seed=100 * s), hfeats, depth), qh).ndcg
+            more = [evaluate_rankings(rerank_runs(Reranker(features=feats).fit(X, y, g, **p, seed=100 * s), hfeats, depth),
+                                      qh).ndcg
                     for s in range(1, a.setting_seeds)]
             h["ndcg_seeds"] = [h["ndcg"], *more]
             h["ndcg"] = float(np.mean(h["ndcg_seeds"]))
@@ -543,7 +558,8 @@ def main(argv=None) -> int:
         Xh, yh, gh = crossfit_rows(folds, j, hold, depth)
     else:
         Xh, yh, gh = training_rows(engine, {q: j.queries["train"][q] for q in hold}, j.qrels["train"], depth=depth)
-    rer = Reranker().fit(np.concatenate([X, Xh]), np.concatenate([y, yh]), list(g) + list(gh), **best_lgb[1])
+    rer = Reranker(features=feats).fit(np.concatenate([X, Xh]), np.concatenate([y, yh]), list(g) + list(gh),
+                                       **best_lgb[1])
     engine.reranker = rer
     log(f"   chosen {best_lgb[1]}; refitted on {len(g) + len(gh)} train queries")
     engine.save(OUT / ("engine_homedepot" if not a.max_queries and a.encoder == "minilm" else "engine_smoke"))
@@ -554,7 +570,7 @@ def main(argv=None) -> int:
         rows = (np.concatenate([X, Xh]), np.concatenate([y, yh]), list(g) + list(gh)) \
             if chosen_rows == "cross-fitted" else None  # cross-fitted rows hold no encoder's own queries
         tested, ft_meta["refit_all_train"] = refit_engine(engine, j, train_q, chosen_ft, negatives, texts, best_lgb[1],
-                                                          rows)
+                                                          rows, feats)
         timings["refit_encoder"] = time.time() - t
         tested.save(OUT / "engine_homedepot_refit")
 
@@ -606,13 +622,14 @@ def main(argv=None) -> int:
               "full_pipeline": full.name, "gain_vs_best_single": gain, "reranker_kept_on_train": keep_rerank,
               "chosen": {"index": icfg.model_dump(mode="json"), "fusion": method, "fusion_params": kw,
                          "typo_correction": best_typo[1], "finetune": chosen_ft, "reranker": best_lgb[1],
-                         "rerank_depth": depth, "n_lexical": engine.config.n_lexical, "n_dense": engine.config.n_dense,
+                         "rerank_depth": depth, "reranker_features": fset,
+                         "n_lexical": engine.config.n_lexical, "n_dense": engine.config.n_dense,
                          "encoder_refitted_on_all_train": tested is not engine},
               "train_holdout": {"dense_alone": ft_hold, "hybrid_qu_by_encoder": ft_hybrid, "finetune_chosen_by": a.choose_by,
-                                 "no_rerank": r_no.ndcg, "rerank_depth": depth_hold,
+                                 "no_rerank": r_no.ndcg, "rerank_depth": depth_hold, "reranker_feature_sets": fs_hold,
                                  "rerank_grid": lgb_hold, "rerank_rows_mean": rows_mean,
                                  "rerank_rows": chosen_rows, "rerank_grid_all": by_rows},
-              "finetune": ft_meta, "reranker_features": FEATURES, "reranker_params": rer.params,
+              "finetune": ft_meta, "reranker_features": rer.features, "reranker_params": rer.params,
               "latency_ms": lat, "timings_s": {k: round(v, 1) for k, v in timings.items()},
               "seconds": time.time() - t0}
     OUT.mkdir(parents=True, exist_ok=True)
