@@ -183,6 +183,7 @@ def test_head_features_follow_the_title_type_and_reload(tmp_path):
     with the query's tokens; the engine keeps the heads per row through upserts, removals and save/load, and
     an engine saved before heads were kept reads them off its lexical texts."""
     import json
+    import shutil
 
     items = [Item(item_id="saw", title="RIDGID 10 in. Portable Tile Saws with Laser"),
              Item(item_id="blade", title="Diablo 10 in. Tile Saw Blade"),
@@ -194,8 +195,6 @@ def test_head_features_follow_the_title_type_and_reload(tmp_path):
     eng.remove(["gone"])
     folder = eng.save(tmp_path / "e")
     old = tmp_path / "old"  # the same engine without saved heads (saved before they were kept)
-    import shutil
-
     shutil.copytree(folder, old)
     data = json.loads((old / "items.json").read_text())
     del data["heads"]

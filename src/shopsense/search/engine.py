@@ -232,8 +232,8 @@ class SearchEngine:
         """`product_head` of a title, each word stemmed as the index stems (so they compare with query
         tokens); a stop word becomes ""."""
         c = self.index_config
-        return tuple(sys.intern(st[0]) if (st := stem_words([w], c.stemmer, c.stopwords)) else ""
-                     for w in product_head(title))  # type: ignore[return-value]
+        head, modifier = (stem_words([w], c.stemmer, c.stopwords) for w in product_head(title))
+        return (sys.intern(head[0]) if head else "", sys.intern(modifier[0]) if modifier else "")
 
     def _after_change(self) -> None:
         self._speller = None
