@@ -110,3 +110,14 @@ def test_worker_processes_quantise_at_once_without_clashing(encoders, tmp_path):
             list(pool.map(_quantize, [src] * 3, outs))
         assert outs[0].stat().st_size > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["int8-0.onnx", "int8-1.onnx", "model.onnx"]  # no leftovers
+
+
+def test_same_token_vectors_as_torch(encoders):
+    torch_enc, onnx_enc = encoders
+    texts = ["cordless drill under 100", "🙂 平底锅", "a"]
+    for t in texts:
+        [got], [want] = onnx_enc.encode_tokens([t]), torch_enc.encode_tokens([t])
+        assert got.shape == want.shape and got.shape[0] >= 1
+        np.testing.assert_allclose(got, want, atol=1e-4)
+    batch = torch_enc.encode_tokens(texts)  # sorted by length inside, returned in the callers' order
+    assert [len(b) for b in batch] == [len(onnx_enc.encode_tokens([t])[0]) for t in texts]

@@ -124,3 +124,59 @@ class CachedEncoder:
         if len(texts) == 0:
             return np.zeros((0, self.dim), np.float32)
         return self.cache.get_rows(rows)
+
+
+class CachedTokens:
+    """`encode_tokens` of an encoder through an on-disk cache keyed like `EmbeddingCache` (so re-indexing
+    an unchanged catalog runs no transformer for token vectors either). Stored int8 (x 127: the vectors
+    are unit length) as one ragged array — keys.json, offsets.npy (n + 1), tokens.npy (total, dim) —
+    rewritten atomically after every chunk."""
+
+    def __init__(self, encoder, folder: str | Path, chunk: int = 4096) -> None:
+        self.encoder, self.folder, self.chunk = encoder, Path(folder), chunk
+        self.name, self.dim = encoder.name, encoder.dim
+        self._keys: list[str] = []
+        self._offsets = np.zeros(1, np.int64)
+        self._data = np.zeros((0, self.dim), np.int8)
+        if (self.folder / "meta.json").exists():
+            meta = json.loads((self.folder / "meta.json").read_text())
+            if meta.get("model") != self.name or int(meta.get("dim", -1)) != self.dim:
+                raise DataError(f"token cache {self.folder} belongs to model {meta.get('model')!r}, not {self.name!r}",
+                                hint="use a separate cache folder per model, or delete this one")
+            self._keys = json.loads((self.folder / "keys.json").read_text())
+            self._offsets, self._data = np.load(self.folder / "offsets.npy"), np.load(self.folder / "tokens.npy")
+            if len(self._offsets) != len(self._keys) + 1 or self._offsets[-1] != len(self._data):
+                raise DataError(f"token cache {self.folder} is inconsistent",
+                                hint="delete the folder; it will be rebuilt on the next run")
+        self._index = {k: i for i, k in enumerate(self._keys)}
+
+    def _save(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for name, arr in (("offsets", self._offsets), ("tokens", self._data)):
+            np.save(self.folder / f"{name}.tmp.npy", arr)
+        (self.folder / "keys.tmp.json").write_text(json.dumps(self._keys))
+        for name in ("offsets.npy", "tokens.npy", "keys.json"):
+            os.replace(self.folder / name.replace(".", ".tmp.", 1), self.folder / name)
+        (self.folder / "meta.json").write_text(json.dumps({"model": self.name, "dim": self.dim}))
+
+    def encode_tokens(self, texts: Sequence[str], *, progress: bool = False) -> list[np.ndarray]:
+        keys = [text_key(self.name, t) for t in texts]
+        todo = list(dict.fromkeys(k for k in keys if k not in self._index))
+        first = {k: i for i, k in reversed(list(enumerate(keys)))}
+        for s in range(0, len(todo), self.chunk):
+            part = todo[s:s + self.chunk]
+            lists = self.encoder.encode_tokens([texts[first[k]] for k in part], progress=progress)
+            lens = np.array([len(t) for t in lists], np.int64)
+            rows = [np.round(t * 127).astype(np.int8) for t in lists if len(t)]
+            if rows:
+                self._data = np.concatenate([self._data] + rows)
+            self._offsets = np.concatenate([self._offsets, self._offsets[-1] + np.cumsum(lens)])
+            for k in part:
+                self._index[k] = len(self._keys)
+                self._keys.append(k)
+            self._save()
+        out = []
+        for k in keys:
+            i = self._index[k]
+            out.append(self._data[self._offsets[i]:self._offsets[i + 1]].astype(np.float32) * (1 / 127))
+        return out

@@ -93,6 +93,28 @@ class MiniLMEncoder:
         return np.asarray(out, dtype=np.float32)
 
 
+    def encode_tokens(self, texts: Sequence[str], *, progress: bool = False) -> list[np.ndarray]:
+        """Each text's contextual token vectors (the transformer's last hidden states, [CLS] and [SEP]
+        dropped), L2-normalised per token: float32 (n_tokens, dim) per text, for `index.tokens`."""
+        import torch
+
+        tok, net = self._model.tokenizer, self._model[0].auto_model
+        order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths batch with less padding
+        out: list[np.ndarray] = [np.zeros((0, self.dim), np.float32)] * len(texts)
+        steps = range(0, len(texts), self.batch_size)
+        if progress:
+            from tqdm import tqdm
+            steps = tqdm(steps, desc=f"token vectors ({self.name})", unit="batch")
+        for s in steps:
+            part = order[s:s + self.batch_size]
+            b = tok([texts[i] for i in part], padding=True, truncation=True, max_length=self._model.max_seq_length,
+                    return_tensors="pt")
+            with torch.inference_mode():
+                h = torch.nn.functional.normalize(net(**b).last_hidden_state, dim=-1).numpy()
+            for j, (k, n) in enumerate(zip(part.tolist(), b["attention_mask"].sum(1).tolist())):
+                out[k] = h[j, 1:max(1, n - 1)].astype(np.float32)
+        return out
+
     def _encode_few(self, texts: Sequence[str]) -> np.ndarray:
         """Search queries arrive one at a time; sentence-transformers' batching machinery costs a few
         ms per call there. This is the same computation (tokenise, transformer, attention-masked mean

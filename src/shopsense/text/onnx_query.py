@@ -149,6 +149,24 @@ class OnnxQueryEncoder:
             return np.zeros((0, self.dim), np.float32)
         if len(texts) > self.max_batch:
             return self._inner.encode(texts, progress=progress)
+        hidden, mask = self._hidden(texts)
+        m = mask[..., None].astype(np.float32)
+        pooled = (hidden * m).sum(1) / np.maximum(m.sum(1), 1e-9)
+        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return pooled.astype(np.float32)
+
+    def encode_tokens(self, texts: Sequence[str], *, progress: bool = False) -> list[np.ndarray]:
+        """As `MiniLMEncoder.encode_tokens` (the re-ranker's soft term match), through ONNX Runtime."""
+        if len(texts) > self.max_batch or len(texts) == 0:
+            return self._inner.encode_tokens(texts, progress=progress)
+        hidden, mask = self._hidden(texts)
+        out = []
+        for h, n in zip(hidden, mask.sum(1).tolist()):
+            t = h[1:max(1, n - 1)].astype(np.float32)
+            out.append(t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12))
+        return out
+
+    def _hidden(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         if self._fast is not None:
             enc = self._fast.encode_batch(list(texts))
             ids = np.array([e.ids for e in enc], np.int64)
@@ -161,11 +179,7 @@ class OnnxQueryEncoder:
             mask = batch["attention_mask"].astype(np.int64)
             types = batch.get("token_type_ids")
             types = np.zeros_like(ids) if types is None else types.astype(np.int64)
-        hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
-        m = mask[..., None].astype(np.float32)
-        pooled = (hidden * m).sum(1) / np.maximum(m.sum(1), 1e-9)
-        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        return pooled.astype(np.float32)
+        return self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0], mask
 
 
 def _fast_tokenizer(tokenizer, max_len: int):
