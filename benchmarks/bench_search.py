@@ -281,7 +281,7 @@ def dense_texts(engine, queries, understand=(False, True)):
 def pre_encode(engines, texts, progress=False):
     """Encode `texts` once per engine, in batches, into its in-memory query cache (sized to hold them)."""
     for e in engines:
-        e.config.query_cache = len(texts) + 10
+        e.config.query_cache = 2 * len(texts) + 10  # vectors and token vectors
         e.encode_queries(texts, progress=progress)
 
 
@@ -494,9 +494,11 @@ def main(argv=None) -> int:
     engine.config.n_lexical, engine.config.n_dense = max(n_pool, depth), max(n_pool, depth)
     log(f"   chosen re-rank depth {depth}")
     timings["reranker_depths"] = time.time() - t6
-    # feature set: v2 (the first 34) vs v3 (+ the product-type head features), each by its mean hold-out NDCG@10
-    # over seeds of the first grid setting on these rows (one seed moves by ~0.003); the rest of step 6 uses it
-    fsets = {"v2": FEATURES[:FEATURES.index("cos_rank") + 1], "v3": list(FEATURES)}
+    # feature set: v2 (the first 34), v3 (+ the product-type head features), v4 (+ the soft term match of token
+    # vectors), each by its mean hold-out NDCG@10 over seeds of the first grid setting on these rows (one seed
+    # moves by ~0.003); the rest of step 6 uses it
+    fsets = {"v2": FEATURES[:FEATURES.index("cos_rank") + 1], "v3": FEATURES[:FEATURES.index("soft_recall")],
+             "v4": list(FEATURES)}
     fs_hold = {}
     for fname, fl in fsets.items():
         t = time.time()
@@ -520,7 +522,7 @@ def main(argv=None) -> int:
         scored = []
         for p in lgb_grid:
             t = time.time()
-            m = m0 if p == lgb_grid[0] and rows_name == "same encoder" and fset == "v3" \
+            m = m0 if p == lgb_grid[0] and rows_name == "same encoder" and fset == "v4" \
                 else Reranker(features=feats).fit(Xr, yr, gr, **p)
             nd = evaluate_rankings(rerank_runs(m, hfeats, depth), qh).ndcg
             scored.append({**p, "rows": rows_name, "ndcg": nd})

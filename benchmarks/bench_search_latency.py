@@ -26,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from shopsense.ingest.adapters import load_homedepot, shared_data_dir  # noqa: E402
 from shopsense.search.config import SearchConfig  # noqa: E402
 from shopsense.search.engine import SearchEngine  # noqa: E402
-from shopsense.text.cache import CachedEncoder  # noqa: E402
+from shopsense.text.cache import CachedEncoder, CachedTokens  # noqa: E402
 
 OUT = Path(__file__).parent / "out"
 SUFFIX = " v2"
@@ -48,6 +48,17 @@ class CopyEncoder:
             v[copies] += rng.normal(0, 0.02, size=(int(copies.sum()), self.dim)).astype(np.float32)
             v[copies] /= np.linalg.norm(v[copies], axis=1, keepdims=True)
         return v
+
+
+class CopyTokens:
+    """Token vectors the same way: a copy's title gets its original's (cached) token vectors."""
+
+    def __init__(self, cached) -> None:
+        self.cached = cached
+
+    def encode_tokens(self, texts, *, progress=False):
+        return self.cached.encode_tokens([t[: -len(SUFFIX)] if t.endswith(SUFFIX) else t for t in texts],
+                                         progress=progress)
 
 
 def pct(xs, p):
@@ -85,6 +96,8 @@ def main(argv=None) -> int:
                          "runs requests in parallel, a single stream of queries can use both cores)")
     ap.add_argument("--query-precision", nargs="+", default=["int8", "fp32"], choices=["int8", "fp32"],
                     help="ONNX query network(s) timed side by side (search.query_precision)")
+    ap.add_argument("--reranker", default="", help="a saved re-ranker folder (default: the one bench_search.py "
+                                                  "saved in out/engine_homedepot)")
     a = ap.parse_args(argv)
     if shared_data_dir() is None:
         print("shared data not found: nothing to benchmark", file=sys.stderr)
@@ -99,10 +112,11 @@ def main(argv=None) -> int:
     t = time.time()
     engine = SearchEngine(search=SearchConfig(query_cache=0), encoder=enc)
     engine._item_encoder = lambda: CopyEncoder(cached)  # benchmark-only: copies reuse cached vectors
+    engine._token_encoder = lambda: CopyTokens(CachedTokens(enc, OUT / "emb_cache" / f"{enc.name}-tokens"))
     engine.upsert(items, progress=True)
     build_s = time.time() - t
     print(f"catalog {len(engine)} items, built in {build_s:.0f}s", flush=True)
-    rr = OUT / "engine_homedepot" / "reranker"
+    rr = Path(a.reranker) if a.reranker else OUT / "engine_homedepot" / "reranker"
     if rr.exists():
         from shopsense.search.rerank import Reranker
 

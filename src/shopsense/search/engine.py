@@ -24,6 +24,7 @@ from shopsense.errors import DataError, UnknownIdError
 from shopsense.index.catalog import Catalog, Filters
 from shopsense.index.config import IndexConfig
 from shopsense.index.lexical import LexicalIndex
+from shopsense.index.tokens import TokenIndex
 from shopsense.index.vector import VectorIndex
 from shopsense.search.config import SearchConfig
 from shopsense.search.intent import CategoryIntent
@@ -70,12 +71,14 @@ class SearchEngine:
         self.heads: list[tuple[str, str]] = []
         self.lexical = LexicalIndex(self.index_config)
         self.vector: VectorIndex | None = None
+        self.tokens: TokenIndex | None = None  # titles' token vectors (re-ranker soft match); None when off
         self.catalog = Catalog()
         self.intent: CategoryIntent | None = None
         self.vocab: dict[str, int] = {}
         self.reranker = None
         self._speller: SpellCorrector | None = None
-        self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
+        # query text -> vector, ("tokens", text) -> token vectors
+        self._qcache: OrderedDict[str | tuple[str, str], np.ndarray] = OrderedDict()
         self._qencoder = None
 
     # -- encoder --------------------------------------------------------------------------------
@@ -93,6 +96,14 @@ class SearchEngine:
         from shopsense.text.cache import CachedEncoder
 
         return CachedEncoder(self.encoder, self.cache_dir / self.encoder.name.replace("/", "_"))
+
+    def _token_encoder(self):
+        """Titles' token vectors for `index.tokens`, through the on-disk cache when there is one."""
+        if self.cache_dir is None:
+            return self.encoder
+        from shopsense.text.cache import CachedTokens
+
+        return CachedTokens(self.encoder, self.cache_dir / (self.encoder.name.replace("/", "_") + "-tokens"))
 
     @property
     def query_encoder(self):
@@ -118,11 +129,21 @@ class SearchEngine:
             self._qcache.move_to_end(text)
         return v
 
-    def remember_query_vector(self, text: str, v: np.ndarray) -> None:
+    def remember_query_vector(self, text: str | tuple[str, str], v: np.ndarray) -> None:
         if self.config.query_cache:
             self._qcache[text] = v
             if len(self._qcache) > self.config.query_cache:
                 self._qcache.popitem(last=False)
+
+    def query_tokens(self, text: str) -> np.ndarray:
+        """`text`'s token vectors (the re-ranker's soft term match), through the query encoder; kept in the
+        query cache beside the vectors."""
+        t = self._qcache.get(("tokens", text))
+        if t is None:
+            enc = self.query_encoder if hasattr(self.query_encoder, "encode_tokens") else self.encoder
+            t = enc.encode_tokens([text])[0]
+            self.remember_query_vector(("tokens", text), t)
+        return t
 
     def dense_query(self, query: str, understand: bool | None = None, mode: str | None = None) -> str | None:
         """The text `search(query)` would encode, so a caller can encode many requests' queries in one
@@ -138,6 +159,10 @@ class SearchEngine:
             vecs = self._item_encoder().encode(todo, progress=progress)
             for t, v in zip(todo, vecs):
                 self._qcache[t] = v
+        todo = [t for t in dict.fromkeys(texts) if ("tokens", t) not in self._qcache] if self.tokens else []
+        if todo:
+            for t, v in zip(todo, self.encoder.encode_tokens(todo, progress=progress)):
+                self._qcache[("tokens", t)] = v
 
     # -- building and updating ------------------------------------------------------------------
     @classmethod
@@ -193,6 +218,12 @@ class SearchEngine:
         if self.vector is None:
             self.vector = VectorIndex(vecs.shape[1], self.index_config)
         self.vector.upsert(np.asarray(rows), vecs)
+        if self.index_config.token_dims and hasattr(self.encoder, "encode_tokens"):
+            lists = self._token_encoder().encode_tokens([it.title for it in its], progress=progress)
+            if self.tokens is None and any(len(t) for t in lists):
+                self.tokens = TokenIndex.fit(lists, self.index_config.token_dims)
+            if self.tokens is not None:
+                self.tokens.set_rows(rows, lists)
         self.catalog.set_items(rows, its)
         self.alive[rows] = True
         self._after_change()
@@ -212,6 +243,8 @@ class SearchEngine:
         self.lexical.remove(rows)
         if self.vector is not None:
             self.vector.remove(np.asarray(rows))
+        if self.tokens is not None:
+            self.tokens.remove(rows)
         self.catalog.remove(rows)
         self._after_change()
         return len(rows)
@@ -337,6 +370,8 @@ class SearchEngine:
         self.catalog.save(folder / "catalog")
         if self.intent is not None:
             self.intent.save(folder / "intent")
+        if self.tokens is not None:
+            self.tokens.save(folder / "tokens")
         if self.reranker is not None:
             self.reranker.save(folder / "reranker")
         np.save(folder / "alive.npy", self.alive)
@@ -360,6 +395,7 @@ class SearchEngine:
             raise DataError(f"search index in {folder} has format {meta.get('format')}, expected {FORMAT}",
                             hint="rebuild the index")
         meta["index"].setdefault("ann_dtype", "f32")  # saved before the setting: f32 graphs
+        meta["index"].setdefault("token_dims", 0)  # saved before token vectors: none (not just for new items)
         eng = cls(TextConfig.model_validate(meta["text"]), IndexConfig.model_validate(meta["index"]),
                   search or SearchConfig.model_validate(meta["search"]), encoder, cache_dir)
         if encoder is not None and encoder.name != meta["encoder"]:
@@ -374,6 +410,8 @@ class SearchEngine:
         eng.catalog = Catalog.load(folder / "catalog")
         if (folder / "intent").exists():
             eng.intent = CategoryIntent.load(folder / "intent")
+        if (folder / "tokens").exists():
+            eng.tokens = TokenIndex.load(folder / "tokens")
         if (folder / "reranker").exists():
             from shopsense.search.rerank import Reranker
 

@@ -28,7 +28,12 @@ FEATURES = ["bm25", "bm25_rel", "bm25_rank", "cos", "cos_gap", "dense_rank", "ov
             "bm25_max", "cos_max", "position", "cos_rank",
             # v3 (eleventh session): the title's product-type word (`product_head`) against the query; chosen on
             # the Home Depot train hold-out, benchmarks/results/search.md
-            "head_in_query", "head_pair", "head_from_end", "head_share"]
+            "head_in_query", "head_pair", "head_from_end", "head_share",
+            # v4 (twelfth session): soft term match of the query's and the title's contextual token vectors
+            # (`index.tokens`), and the row's gap to the candidate set's best; NaN (missing) when the engine
+            # keeps no token vectors
+            "soft_recall", "soft_worst", "soft_precision", "soft_f", "soft_recall_gap", "soft_worst_gap"]
+SOFT = FEATURES.index("soft_recall")
 
 
 def _is_num(t: str) -> bool:
@@ -85,7 +90,7 @@ def features(engine: "SearchEngine", cand: "Candidates", idx: np.ndarray, query:
         phrase = float(len(q) > 1 and not miss and any(d[s:s + len(q)] == q for s in range(len(d) - len(q) + 1)))
         dnum = [t for t in d if t[:1].isdigit()]  # _is_num, inlined: ~8 per title, 100 titles a query
         hd, hd2 = heads[row]  # the title's product-type word and its modifier
-        X[j] = (cand.lex[i], cand.lex[i] / lmax if lmax > 0 else 0.0,
+        X[j, :SOFT] = (cand.lex[i], cand.lex[i] / lmax if lmax > 0 else 0.0,
                 cand.lex_rank[i] if cand.lex_rank[i] > 0 else 1000, cand.cos[i], cand.cos[i] - cmax,
                 cand.dense_rank[i] if cand.dense_rank[i] > 0 else 1000,
                 sum(hit) / len(uq) if uq else 0.0, len(uq), len(d),
@@ -107,6 +112,12 @@ def features(engine: "SearchEngine", cand: "Candidates", idx: np.ndarray, query:
         # how many of the first ten candidates are of a product type the query names: a query-level context
         # for the row's own head match (a title of another type ranks differently when most of them match)
         X[:, FEATURES.index("head_share")] = float(np.mean(X[:10, FEATURES.index("head_in_query")] > 0))
+        if engine.tokens is not None and cand.qtext:
+            m = engine.tokens.match(engine.query_tokens(cand.qtext), cand.rows[idx])
+            X[:, SOFT:SOFT + 4] = m
+            X[:, SOFT + 4:SOFT + 6] = m[:, :2] - m[:, :2].max(0)
+        else:
+            X[:, SOFT:SOFT + 6] = np.nan
     return X
 
 

@@ -30,6 +30,7 @@ class Candidates:
     result_mask: np.ndarray  # full result set (matches a retriever, passes filters), over all rows
     mode: str = "hybrid"
     qvec: np.ndarray | None = None
+    qtext: str = ""  # the text the query vector encodes (the re-ranker's soft term match reads its tokens)
     categories: dict[int, float] = field(default_factory=dict)
 
     @property
@@ -101,7 +102,8 @@ def gather(engine: "SearchEngine", parsed: ParsedQuery, filters: Filters | None,
                 if p[i] > 0.01:
                     cats[int(i)] = float(p[i])
             parsed.category = [(engine.intent.paths[i], round(v, 4)) for i, v in cats.items()]
-    return Candidates(rows, lex, cos, lex_rank, dense_rank, fused, boost, toks, result, mode, qv, cats)
+    return Candidates(rows, lex, cos, lex_rank, dense_rank, fused, boost, toks, result, mode, qv,
+                      qtext=dense_text(parsed), categories=cats)
 
 
 def rank(engine: "SearchEngine", parsed: ParsedQuery, cand: Candidates, k: int, reranker=None) -> ItemList:
