@@ -109,3 +109,25 @@ def test_engine_saved_before_token_vectors_stays_without_them(minilm, tmp_path):
     assert old.tokens is None and old.index_config.token_dims == 0
     old.upsert([Item(item_id="new", title="Cordless Impact Driver")])  # not a token index of one item
     assert old.tokens is None and np.isnan(_soft(old, "impact driver")["new"]).all()
+
+
+def test_query_vector_and_token_vectors_come_from_one_pass(minilm):
+    import asyncio
+
+    from shopsense.serve.qbatch import QueryBatcher
+
+    enc = CountingEncoder(minilm)
+    eng = SearchEngine.build(_items(), encoder=enc)
+    eng.config.query_cache = 0  # even with the cache off, the request's own tokens are kept
+    n = enc.token_texts
+    v = eng.query_vector("leaf blower")
+    t = eng.query_tokens("leaf blower")
+    assert enc.token_texts == n + 1 and t.shape[1] == minilm.dim and len(t) >= 2
+    np.testing.assert_allclose(v, minilm.encode(["leaf blower"])[0], atol=1e-5)
+    qb = QueryBatcher()  # the server's path: (vector, token vectors) per waiting request
+    try:
+        qv, qt = asyncio.run(qb.encode("garden hose", eng.query_encoder_with_tokens))
+    finally:
+        qb.close()
+    np.testing.assert_allclose(qv, minilm.encode(["garden hose"])[0], atol=1e-5)
+    np.testing.assert_allclose(qt, minilm.encode_tokens(["garden hose"])[0], atol=1e-5)

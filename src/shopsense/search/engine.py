@@ -80,6 +80,8 @@ class SearchEngine:
         # query text -> vector, ("tokens", text) -> token vectors
         self._qcache: OrderedDict[str | tuple[str, str], np.ndarray] = OrderedDict()
         self._qencoder = None
+        self._qboth = None
+        self._last_tokens: tuple[str, np.ndarray] | None = None
 
     # -- encoder --------------------------------------------------------------------------------
     @property
@@ -119,9 +121,25 @@ class SearchEngine:
     def query_vector(self, text: str) -> np.ndarray:
         v = self.cached_query_vector(text)
         if v is None:
-            v = self.query_encoder.encode([text])[0]
+            if self.tokens is not None:  # the re-ranker will want the token vectors too: one pass for both
+                from shopsense.text.onnx_query import encode_with_tokens
+
+                vecs, toks = encode_with_tokens(self.query_encoder, [text])
+                v = vecs[0]
+                self.remember_query_tokens(text, toks[0])
+            else:
+                v = self.query_encoder.encode([text])[0]
             self.remember_query_vector(text, v)
         return v
+
+    @property
+    def query_encoder_with_tokens(self):
+        """For the server's batcher: (vector, token vectors) per text in one pass."""
+        if self._qboth is None:
+            from shopsense.text.onnx_query import WithTokens
+
+            self._qboth = WithTokens(self)
+        return self._qboth
 
     def cached_query_vector(self, text: str) -> np.ndarray | None:
         v = self._qcache.get(text)
@@ -137,13 +155,19 @@ class SearchEngine:
 
     def query_tokens(self, text: str) -> np.ndarray:
         """`text`'s token vectors (the re-ranker's soft term match), through the query encoder; kept in the
-        query cache beside the vectors."""
+        query cache beside the vectors, and the last query's even with that cache off."""
+        if self._last_tokens is not None and self._last_tokens[0] == text:
+            return self._last_tokens[1]
         t = self._qcache.get(("tokens", text))
         if t is None:
             enc = self.query_encoder if hasattr(self.query_encoder, "encode_tokens") else self.encoder
             t = enc.encode_tokens([text])[0]
-            self.remember_query_vector(("tokens", text), t)
+            self.remember_query_tokens(text, t)
         return t
+
+    def remember_query_tokens(self, text: str, t: np.ndarray) -> None:
+        self._last_tokens = (text, t)
+        self.remember_query_vector(("tokens", text), t)
 
     def dense_query(self, query: str, understand: bool | None = None, mode: str | None = None) -> str | None:
         """The text `search(query)` would encode, so a caller can encode many requests' queries in one

@@ -65,7 +65,11 @@ async def _query_vector(st: Any, eng: Any, q: str):
     qv = se.cached_query_vector(text)
     if qv is None:
         try:
-            qv = await st.qbatch.encode(text, se.query_encoder)
+            if se.tokens is not None:  # the re-ranker reads the query's token vectors: the same pass gives them
+                qv, toks = await st.qbatch.encode(text, se.query_encoder_with_tokens)
+                se.remember_query_tokens(text, toks)
+            else:
+                qv = await st.qbatch.encode(text, se.query_encoder)
         except Exception:  # noqa: BLE001 - search still answers; the engine encodes (or falls back)
             log.warning("batched query encoding failed; encoding in the request", exc_info=True)
             return None

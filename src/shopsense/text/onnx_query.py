@@ -149,22 +149,28 @@ class OnnxQueryEncoder:
             return np.zeros((0, self.dim), np.float32)
         if len(texts) > self.max_batch:
             return self._inner.encode(texts, progress=progress)
-        hidden, mask = self._hidden(texts)
-        m = mask[..., None].astype(np.float32)
-        pooled = (hidden * m).sum(1) / np.maximum(m.sum(1), 1e-9)
-        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        return pooled.astype(np.float32)
+        return self.encode_with_tokens(texts)[0]
 
     def encode_tokens(self, texts: Sequence[str], *, progress: bool = False) -> list[np.ndarray]:
         """As `MiniLMEncoder.encode_tokens` (the re-ranker's soft term match), through ONNX Runtime."""
         if len(texts) > self.max_batch or len(texts) == 0:
             return self._inner.encode_tokens(texts, progress=progress)
+        return self.encode_with_tokens(texts)[1]
+
+    def encode_with_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """`encode` and `encode_tokens` from one pass of the network (a query needs both when the
+        re-ranker reads token vectors)."""
+        if len(texts) > self.max_batch or len(texts) == 0:
+            return self._inner.encode(texts), self._inner.encode_tokens(texts)
         hidden, mask = self._hidden(texts)
-        out = []
+        m = mask[..., None].astype(np.float32)
+        pooled = (hidden * m).sum(1) / np.maximum(m.sum(1), 1e-9)
+        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        toks = []
         for h, n in zip(hidden, mask.sum(1).tolist()):
             t = h[1:max(1, n - 1)].astype(np.float32)
-            out.append(t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12))
-        return out
+            toks.append(t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12))
+        return pooled.astype(np.float32), toks
 
     def _hidden(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         if self._fast is not None:
@@ -210,3 +216,22 @@ def query_encoder(encoder, runtime: str, cache_dir: str | Path | None = None, th
         except ModelLoadError as e:
             log.warning("%s — %s", e, "trying fp32" if p != "fp32" else "queries are encoded with torch")
     return encoder
+
+
+def encode_with_tokens(encoder, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Vectors and token vectors of `texts`: one network pass on the ONNX path, two otherwise."""
+    if hasattr(encoder, "encode_with_tokens"):
+        return encoder.encode_with_tokens(texts)
+    return encoder.encode(texts), encoder.encode_tokens(texts)
+
+
+class WithTokens:
+    """For the server's query batcher: `encode(texts)` gives each text's (vector, token vectors) from the
+    engine's current query encoder, in one pass."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+
+    def encode(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        vecs, toks = encode_with_tokens(self.engine.query_encoder, texts)
+        return list(zip(vecs, toks))
