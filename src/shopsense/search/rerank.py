@@ -91,21 +91,21 @@ def features(engine: "SearchEngine", cand: "Candidates", idx: np.ndarray, query:
         dnum = [t for t in d if t[:1].isdigit()]  # _is_num, inlined: ~8 per title, 100 titles a query
         hd, hd2 = heads[row]  # the title's product-type word and its modifier
         X[j, :SOFT] = (cand.lex[i], cand.lex[i] / lmax if lmax > 0 else 0.0,
-                cand.lex_rank[i] if cand.lex_rank[i] > 0 else 1000, cand.cos[i], cand.cos[i] - cmax,
-                cand.dense_rank[i] if cand.dense_rank[i] > 0 else 1000,
-                sum(hit) / len(uq) if uq else 0.0, len(uq), len(d),
-                sum(t in ds for t in qnum) / len(qnum) if qnum else -1.0,
-                float(q[-1] in ds) if q else 0.0, float(q[0] in ds) if q else 0.0,
-                cand.fused[i], cand.boost[i],
-                len(bigr & set(zip(d, d[1:]))) / len(bigr) if bigr else -1.0,
-                first / max(1, len(d)),
-                sum(w for w, h in zip(qidf, hit) if h) / sidf, len(miss), max(miss) if miss else 0.0, sidf,
-                last, phrase, len(rws.intersection(surface[row])) / len(rws) if rws else 0.0,
-                _prefix_hits([t for t, h in zip(uq, hit) if not h], d) / len(uq) if uq else 0.0,
-                fz[j, 0], fz[j, 1], fz[j, 2],
-                len(dnum), sum(t not in quset for t in dnum), len(query), lmax, cmax, j, 0.0,
-                (float(hd in quset) if hd else -1.0), float(bool(hd2) and hd2 in quset and hd in quset),
-                (len(q) - 1 - qpos[hd]) if hd in qpos else -1.0, 0.0)
+                      cand.lex_rank[i] if cand.lex_rank[i] > 0 else 1000, cand.cos[i], cand.cos[i] - cmax,
+                      cand.dense_rank[i] if cand.dense_rank[i] > 0 else 1000,
+                      sum(hit) / len(uq) if uq else 0.0, len(uq), len(d),
+                      sum(t in ds for t in qnum) / len(qnum) if qnum else -1.0,
+                      float(q[-1] in ds) if q else 0.0, float(q[0] in ds) if q else 0.0,
+                      cand.fused[i], cand.boost[i],
+                      len(bigr & set(zip(d, d[1:]))) / len(bigr) if bigr else -1.0,
+                      first / max(1, len(d)),
+                      sum(w for w, h in zip(qidf, hit) if h) / sidf, len(miss), max(miss) if miss else 0.0, sidf,
+                      last, phrase, len(rws.intersection(surface[row])) / len(rws) if rws else 0.0,
+                      _prefix_hits([t for t, h in zip(uq, hit) if not h], d) / len(uq) if uq else 0.0,
+                      fz[j, 0], fz[j, 1], fz[j, 2],
+                      len(dnum), sum(t not in quset for t in dnum), len(query), lmax, cmax, j, 0.0,
+                      (float(hd in quset) if hd else -1.0), float(bool(hd2) and hd2 in quset and hd in quset),
+                      (len(q) - 1 - qpos[hd]) if hd in qpos else -1.0, 0.0)
     if len(X):
         c = X[:, FEATURES.index("cos")]
         X[:, FEATURES.index("cos_rank")] = np.argsort(np.argsort(-c, kind="stable"), kind="stable")
