@@ -30,6 +30,11 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-9)
 
 
+def _positions(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """Every position inside the spans (starts[k], lens[k]), span after span."""
+    return np.repeat(starts - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens) + np.arange(lens.sum())
+
+
 class TokenIndex:
     def __init__(self, mean: np.ndarray, proj: np.ndarray) -> None:
         self.mean, self.proj = mean.astype(np.float32), proj.astype(np.float32)
@@ -95,8 +100,7 @@ class TokenIndex:
         if not len(has):
             return out
         st, ln = st[has], ln[has]
-        idx = np.repeat(st - np.concatenate([[0], np.cumsum(ln)[:-1]]), ln) + np.arange(ln.sum())
-        sims = q @ (self.data[idx].astype(np.float32) * (1 / 127)).T  # (query tokens, all title tokens)
+        sims = q @ (self.data[_positions(st, ln)].astype(np.float32) * (1 / 127)).T  # (query tokens, all title tokens)
         starts = np.concatenate([[0], np.cumsum(ln)[:-1]])
         best_q = np.maximum.reduceat(sims, starts, axis=1)  # each query token's best title token, per row
         prec = np.add.reduceat(sims.max(0), starts) / ln
@@ -110,8 +114,7 @@ class TokenIndex:
         if not self._dead:
             return
         st, ln = self.spans[:, 0], self.spans[:, 1]
-        keep = np.repeat(st - np.concatenate([[0], np.cumsum(ln)[:-1]]), ln) + np.arange(ln.sum())
-        self.data = self.data[keep]
+        self.data = self.data[_positions(st, ln)]
         self.spans[:, 0] = np.concatenate([[0], np.cumsum(ln)[:-1]])
         self._dead = 0
 
