@@ -90,5 +90,8 @@ def test_folders_saved_before_the_dtype_setting_load_as_f32(data, tmp_path):
     del meta["config"]["ann_dtype"]  # what an older version wrote
     (tmp_path / "old" / "meta.json").write_text(json.dumps(meta))
     w = VectorIndex.load(tmp_path / "old")
-    assert w.config.ann_dtype == "f32" and w.search(data[17], 1)[0][0] == 17
+    assert w.config.ann_dtype == "f32"
+    # HNSW is approximate and usearch builds its graph on several threads: one point can (rarely, seen once in
+    # ~10 runs) miss itself, so the loaded index must find most points rather than one chosen point
+    assert np.mean([w.search(data[i], 1)[0][0] == i for i in range(50)]) >= 0.9
     assert IndexConfig().ann_dtype == "i8"  # new indexes
