@@ -11,7 +11,6 @@ behind one object that is built from Items, updated in place, saved to / loaded 
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -34,8 +33,6 @@ from shopsense.text.config import TextConfig
 from shopsense.text.itemtext import item_text
 from shopsense.text.normalize import normalize, product_head, stem_words, words
 from shopsense.types import Item, ItemList, Vocabulary
-
-FORMAT = 1
 
 
 @dataclass
@@ -386,62 +383,13 @@ class SearchEngine:
         return h.hexdigest()
 
     def save(self, folder: str | Path) -> Path:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.lexical.save(folder / "lexical")
-        if self.vector is not None:
-            self.vector.save(folder / "vector")
-        self.catalog.save(folder / "catalog")
-        if self.intent is not None:
-            self.intent.save(folder / "intent")
-        if self.tokens is not None:
-            self.tokens.save(folder / "tokens")
-        if self.reranker is not None:
-            self.reranker.save(folder / "reranker")
-        np.save(folder / "alive.npy", self.alive)
-        (folder / "items.json").write_text(json.dumps({"ids": self.ids.to_json(), "hashes": self.hashes,
-                                                       "lex_texts": self.lex_texts, "heads": self.heads}))
-        (folder / "engine.json").write_text(json.dumps({
-            "format": FORMAT, "fingerprint": self.fingerprint(), "encoder": self.encoder.name,
-            "text": self.text_config.model_dump(mode="json"), "index": self.index_config.model_dump(mode="json"),
-            "search": self.config.model_dump(mode="json")}, indent=1))
-        return folder
+        from shopsense.search.persist import save_engine
+
+        return save_engine(self, folder)
 
     @classmethod
     def load(cls, folder: str | Path, encoder=None, cache_dir: str | Path | None = None,
              search: SearchConfig | None = None) -> "SearchEngine":
-        folder = Path(folder)
-        meta_p = folder / "engine.json"
-        if not meta_p.exists():
-            raise DataError(f"no search index in {folder}", hint="run `shopsense search-index` or SearchEngine.build(...).save()")
-        meta = json.loads(meta_p.read_text())
-        if meta.get("format") != FORMAT:
-            raise DataError(f"search index in {folder} has format {meta.get('format')}, expected {FORMAT}",
-                            hint="rebuild the index")
-        meta["index"].setdefault("ann_dtype", "f32")  # saved before the setting: f32 graphs
-        meta["index"].setdefault("token_dims", 0)  # saved before token vectors: none (not just for new items)
-        eng = cls(TextConfig.model_validate(meta["text"]), IndexConfig.model_validate(meta["index"]),
-                  search or SearchConfig.model_validate(meta["search"]), encoder, cache_dir)
-        if encoder is not None and encoder.name != meta["encoder"]:
-            raise DataError(f"index was built with encoder {meta['encoder']!r}, not {encoder.name!r}",
-                            hint="load with the same encoder or rebuild the index")
-        data = json.loads((folder / "items.json").read_text())
-        eng.ids, eng.hashes, eng.lex_texts = Vocabulary(data["ids"]), data["hashes"], data["lex_texts"]
-        eng.alive = np.load(folder / "alive.npy")
-        eng.lexical = LexicalIndex.load(folder / "lexical")
-        if (folder / "vector").exists():
-            eng.vector = VectorIndex.load(folder / "vector")
-        eng.catalog = Catalog.load(folder / "catalog")
-        if (folder / "intent").exists():
-            eng.intent = CategoryIntent.load(folder / "intent")
-        if (folder / "tokens").exists():
-            eng.tokens = TokenIndex.load(folder / "tokens")
-        if (folder / "reranker").exists():
-            from shopsense.search.rerank import Reranker
+        from shopsense.search.persist import load_engine
 
-            eng.reranker = Reranker.load(folder / "reranker")
-        eng.surface = [eng._vocab_update(t, +1) if a else () for t, a in zip(eng.lex_texts, eng.alive)]
-        # saved before product heads were kept: read them off the lexical text, which starts with the title
-        eng.heads = ([tuple(h) for h in data["heads"]] if "heads" in data
-                     else [eng._head(t) if a else ("", "") for t, a in zip(eng.lex_texts, eng.alive)])
-        return eng
+        return load_engine(cls, folder, encoder, cache_dir, search)
