@@ -157,8 +157,7 @@ class SearchEngine:
             return self._last_tokens[1]
         t = self._qcache.get(("tokens", text))
         if t is None:
-            enc = self.query_encoder if hasattr(self.query_encoder, "encode_tokens") else self.encoder
-            t = enc.encode_tokens([text])[0]
+            t = self.query_encoder.encode_tokens([text])[0]  # token vectors exist only for encoders that have it
             self.remember_query_tokens(text, t)
         return t
 
