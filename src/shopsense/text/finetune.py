@@ -74,10 +74,12 @@ class FinetuneReport:
     seconds: float
     losses: list[float] = field(default_factory=list)  # mean loss per logged window
     folder: str = ""
+    resumed_from: int = 0  # the checkpoint's step this run continued from (0 = from the start)
 
     def to_dict(self) -> dict:
         return {"steps": self.steps, "pairs": self.pairs, "seconds": round(self.seconds, 1),
-                "losses": [round(x, 4) for x in self.losses], "folder": self.folder}
+                "losses": [round(x, 4) for x in self.losses], "folder": self.folder,
+                "resumed_from": self.resumed_from}
 
 
 def judged_pairs(queries: Mapping[str, str], qrels: Mapping[str, Mapping[str, float]], texts: Mapping[str, str],
@@ -165,9 +167,11 @@ def packaged_model_path() -> Path:
 
 def finetune(pairs: Sequence[Pair], out: str | Path, config: FinetuneConfig | None = None, *,
              base: str | Path | None = None, progress: bool = True, device: str = "cpu",
-             on_step: Callable[[int, float], None] | None = None) -> FinetuneReport:
+             on_step: Callable[[int, float], None] | None = None, checkpoint_every: int = 50) -> FinetuneReport:
     """Fine-tune `base` (default: the packaged all-MiniLM-L6-v2) on `pairs` and save it to `out`.
-    `device` is a torch device ("cpu" on a shop's machine; "cuda" where there is one)."""
+    `device` is a torch device ("cpu" on a shop's machine; "cuda" where there is one). Every
+    `checkpoint_every` steps (0 = never) a checkpoint goes to `<out>.partial/`; running the same fine-tune
+    (same pairs, settings and base) into the same `out` again continues from it (ft_checkpoint.py)."""
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -182,15 +186,17 @@ def finetune(pairs: Sequence[Pair], out: str | Path, config: FinetuneConfig | No
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     try:
-        return _train(pairs, out, cfg, base, progress, device, on_step)
+        return _train(pairs, out, cfg, base, progress, device, on_step, checkpoint_every)
     finally:
         torch.set_num_threads(threads_before)
 
 
 def _train(pairs: Sequence[Pair], out: str | Path, cfg: FinetuneConfig, base: str | Path | None, progress: bool,
-           device: str, on_step: Callable[[int, float], None] | None) -> FinetuneReport:
+           device: str, on_step: Callable[[int, float], None] | None, checkpoint_every: int) -> FinetuneReport:
     import torch
     from sentence_transformers import SentenceTransformer
+
+    from shopsense.text import ft_checkpoint as ck
 
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
@@ -227,47 +233,55 @@ def _train(pairs: Sequence[Pair], out: str | Path, cfg: FinetuneConfig, base: st
         m = b["attention_mask"].unsqueeze(-1).to(h.dtype)
         return torch.nn.functional.normalize((h * m).sum(1) / m.sum(1).clamp(min=1e-9), p=2, dim=1)
 
+    ckpt, key = ck.checkpoint_dir(out), f"{cfg.fingerprint()}-{pairs_digest(pairs)}-{base or 'packaged'}"
+    step, window, losses, before = 0, [], [], 0.0
+    resumed = ck.load_checkpoint(ckpt, key, net, opt, sched) if checkpoint_every else None
+    if resumed:
+        step, window, losses, before = resumed["step"], resumed["window"], resumed["losses"], resumed["seconds"]
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, desc="fine-tuning encoder", unit="step")
-    t0, step, window, losses = time.time(), 0, [], []
+        bar = tqdm(total=total, initial=step, desc="fine-tuning encoder" + (f" (resumed at step {step})"
+                                                                            if step else ""), unit="step")
+    t0 = time.time()
     log_every = max(1, total // 20)
-    for epoch in plan:
-        for batch in epoch:
-            if step >= total:
-                break
-            cols = [(p.item_key, p.positive) for p in batch] + [n for p in batch for n in p.negatives]
-            q = embed([p.query for p in batch])
-            d = embed([t for _, t in cols])
-            s = cfg.scale * (q @ d.T)
-            mask = torch.tensor([[j != i and (k in known[p.query_key] or t in known[p.query_key])
-                                  for j, (k, t) in enumerate(cols)] for i, p in enumerate(batch)], device=s.device)
-            s = s.masked_fill(mask, float("-inf"))
-            loss = torch.nn.functional.cross_entropy(s, torch.arange(len(batch), device=s.device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            opt.step()
-            sched.step()
-            step += 1
-            window.append(float(loss.detach()))
-            if len(window) == log_every or step == total:
-                losses.append(sum(window) / len(window))
-                window = []
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{losses[-1] if losses else float(loss):.3f}")
-            if on_step is not None:
-                on_step(step, float(loss.detach()))
+    todo = [b for epoch in plan for b in epoch][step:total]  # the plan is a pure function of the seed
+    for batch in todo:
+        cols = [(p.item_key, p.positive) for p in batch] + [n for p in batch for n in p.negatives]
+        q = embed([p.query for p in batch])
+        d = embed([t for _, t in cols])
+        s = cfg.scale * (q @ d.T)
+        mask = torch.tensor([[j != i and (k in known[p.query_key] or t in known[p.query_key])
+                              for j, (k, t) in enumerate(cols)] for i, p in enumerate(batch)], device=s.device)
+        s = s.masked_fill(mask, float("-inf"))
+        loss = torch.nn.functional.cross_entropy(s, torch.arange(len(batch), device=s.device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        opt.step()
+        sched.step()
+        step += 1
+        window.append(float(loss.detach()))
+        if len(window) == log_every or step == total:
+            losses.append(sum(window) / len(window))
+            window = []
+        if checkpoint_every and step % checkpoint_every == 0 and step < total:
+            ck.save_checkpoint(ckpt, key, net, opt, sched, step=step, total=total, losses=losses, window=window,
+                               seconds=before + time.time() - t0)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1] if losses else float(loss):.3f}")
+        if on_step is not None:
+            on_step(step, float(loss.detach()))
     if bar is not None:
         bar.close()
     net.eval()
     model.to("cpu")
-    seconds = time.time() - t0
-    report = FinetuneReport(step, len(pairs), seconds, losses, str(out))
+    report = FinetuneReport(step, len(pairs), before + time.time() - t0, losses, str(out),
+                            resumed_from=resumed["step"] if resumed else 0)
     save(model, out, cfg, report)
+    ck.remove_checkpoint(ckpt)
     return report
 
 
