@@ -12,6 +12,7 @@ the LightGBM re-ranker's feature set and settings (then refitted on all train) a
     .venv/bin/python benchmarks/bench_search.py --quick --finetune inbatch   # one fine-tune candidate
     .venv/bin/python benchmarks/bench_search.py --quick --finetune           # stock MiniLM only
     .venv/bin/python benchmarks/bench_search.py --quick --finetune minrel2.33 --refit-encoder --crossfit --setting-seeds 3  # as recorded
+    # on a slow CPU: the same command with --prepare first (fine-tunes + caches only, resumable), then without it
 
 Fine-tuned models are cached in benchmarks/out/ft_models (keyed by settings + training pairs) and
 embeddings in benchmarks/out/emb_cache (keyed by model content + text), so reruns train and encode nothing.
@@ -129,6 +130,26 @@ def crossfit_engines(engine, j, train_q, name, negatives, query_texts):
         pre_encode([eng], query_texts, progress=True)
         folds.append((set(half), eng))
     return folds
+
+
+def prepare(a, j, icfg, train_q, chosen_ft, negatives):
+    """--prepare: the fine-tunes a measuring run of the same command will ask for (the two half-train ones with
+    --crossfit, the all-train one with --refit-encoder; the same folders, so it finds them cached) and their
+    catalog embeddings and token vectors in the on-disk caches. Query texts are not encoded here."""
+    from shopsense.text.encoder import MiniLMEncoder
+
+    if not chosen_ft:
+        log("   stock encoder chosen: nothing more to fine-tune")
+        return
+    todo = [("half", train_q[0::2]), ("half", train_q[1::2])] if a.crossfit else []
+    todo += [("all train", train_q)] if a.refit_encoder else []
+    for n, (what, qids) in enumerate(todo, 1):
+        t = time.time()
+        log(f"   prepare {n}/{len(todo)}: '{chosen_ft}' on {what} ({len(qids)} queries)")
+        folder, _ = finetuned_model(chosen_ft, FT_GRID[chosen_ft], j, qids, negatives)
+        SearchEngine.build(j.items, index=icfg, search=SearchConfig(), encoder=MiniLMEncoder(batch_size=64, model_path=folder),
+                           cache_dir=OUT / "emb_cache", progress=True)
+        log(f"   prepare {n}/{len(todo)} done in {time.time() - t:.0f}s")
 
 
 def crossfit_rows(folds, j, qids, depth):
@@ -346,6 +367,11 @@ def main(argv=None) -> int:
     ap.add_argument("--rerank-depths", nargs="+", type=int, default=[SearchConfig().rerank_depth],
                     help="re-rank depths compared on the train hold-out (candidate pool widened to the depth)")
     ap.add_argument("--stop-after-finetune", action="store_true", help="fine-tune and score the hold-out, then stop")
+    ap.add_argument("--prepare", action="store_true",
+                    help="choose the encoder, then only fine-tune what --crossfit / --refit-encoder will need and fill "
+                         "the embedding and token-vector caches, then stop: the slow part (hours on a slow CPU), "
+                         "resumable (fine-tunes checkpoint every 50 steps); the same command without it then "
+                         "measures from the caches")
     ap.add_argument("--choose-by", choices=["hybrid", "dense"], default="hybrid",
                     help="fine-tune chooser's hold-out criterion: hybrid + QU at its best lexical weight (default), "
                          "or dense alone (the criterion before the tenth session)")
@@ -427,6 +453,11 @@ def main(argv=None) -> int:
     if a.stop_after_finetune:
         print(json.dumps({"holdout_dense_ndcg": ft_hold, "holdout_hybrid_qu_ndcg": ft_hybrid, "chosen": chosen_ft,
                           "finetune": ft_meta}, indent=1))
+        return 0
+
+    if a.prepare:
+        prepare(a, j, icfg, train_q, chosen_ft, negatives if chosen_ft else None)
+        log(f"prepared in {time.time() - t0:.0f}s; run the same command without --prepare to measure")
         return 0
 
     log("3) build the engines (item embeddings from the on-disk cache)")
