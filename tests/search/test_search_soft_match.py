@@ -131,3 +131,32 @@ def test_query_vector_and_token_vectors_come_from_one_pass(minilm):
         qb.close()
     np.testing.assert_allclose(qv, minilm.encode(["garden hose"])[0], atol=1e-5)
     np.testing.assert_allclose(qt, minilm.encode_tokens(["garden hose"])[0], atol=1e-5)
+
+
+def test_reranker_without_soft_columns_skips_the_token_match(minilm, tmp_path):
+    """A re-ranker fitted on v3 (no soft columns) ranks the same whether the soft match is computed or not,
+    and the search path does not compute it for such a model (no query token vectors asked for)."""
+    from shopsense.search.rerank import FEATURES
+
+    eng = SearchEngine.build(_items(), encoder=CountingEncoder(minilm))
+    parsed = eng.parse("cordless drill")
+    cand = eng.candidates(parsed)
+    idx = np.arange(len(cand.rows))
+    full, lean = features(eng, cand, idx, parsed.raw), features(eng, cand, idx, parsed.raw, soft=False)
+    assert not np.isnan(full[:, SOFT:]).any() and np.isnan(lean[:, SOFT:]).all()
+    np.testing.assert_array_equal(full[:, :SOFT], lean[:, :SOFT])
+    y = (idx % 2 == 0).astype(int)
+    v3 = Reranker(features=FEATURES[:SOFT]).fit(np.vstack([full, full]), np.tile(y, 2), [len(idx)] * 2,
+                                                n_estimators=5)
+    v4 = Reranker().fit(np.vstack([full, full]), np.tile(y, 2), [len(idx)] * 2, n_estimators=5)
+    assert not v3.uses_soft and v4.uses_soft
+    np.testing.assert_array_equal(v3.predict(full), v3.predict(lean))
+    eng.reranker, eng.config.query_cache = v3, 0
+    calls = []
+    real = eng.query_tokens
+    eng.query_tokens = lambda text: calls.append(text) or real(text)
+    eng.search("cordless drill", k=3, rerank=True)
+    assert calls == []
+    eng.reranker = v4
+    eng.search("cordless drill", k=3, rerank=True)
+    assert calls  # a model that reads the soft columns gets them

@@ -54,9 +54,11 @@ def _prefix_hits(missing: list[str], doc: list[str]) -> int:
                if (len(t) >= 4 and (t[:4] in p4 or t[:3] in whole3)) or (len(t) == 3 and t in p3))
 
 
-def features(engine: "SearchEngine", cand: "Candidates", idx: np.ndarray, query: str = "") -> np.ndarray:
+def features(engine: "SearchEngine", cand: "Candidates", idx: np.ndarray, query: str = "",
+             soft: bool = True) -> np.ndarray:
     """Feature matrix (len(idx), len(FEATURES)) for candidates `idx` of `cand` (in their current order);
-    `query` is the shopper's raw text (surface-word coverage and fuzzy ratios)."""
+    `query` is the shopper's raw text (surface-word coverage and fuzzy ratios). `soft=False` leaves the soft
+    term-match columns missing (for a re-ranker that does not read them: ~1 ms a query saved)."""
     from rapidfuzz import fuzz, process
 
     q = cand.tokens
@@ -112,7 +114,7 @@ def features(engine: "SearchEngine", cand: "Candidates", idx: np.ndarray, query:
         # how many of the first ten candidates are of a product type the query names: a query-level context
         # for the row's own head match (a title of another type ranks differently when most of them match)
         X[:, FEATURES.index("head_share")] = float(np.mean(X[:10, FEATURES.index("head_in_query")] > 0))
-        if engine.tokens is not None and cand.qtext:
+        if soft and engine.tokens is not None and cand.qtext:
             m = engine.tokens.match(engine.query_tokens(cand.qtext), cand.rows[idx])
             X[:, SOFT:SOFT + 4] = m
             X[:, SOFT + 4:SOFT + 6] = m[:, :2] - m[:, :2].max(0)
@@ -141,6 +143,7 @@ class Reranker:
             raise DataError(f"re-ranker features {unknown} are not computed by this version",
                             hint=f"known features: {FEATURES}")
         self._cols = np.array([FEATURES.index(f) for f in self.features])
+        self.uses_soft = any(FEATURES.index(f) >= SOFT for f in self.features)
         self._boosters: list = []
 
     @property
