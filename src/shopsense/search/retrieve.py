@@ -114,7 +114,7 @@ def rank(engine: "SearchEngine", parsed: ParsedQuery, cand: Candidates, k: int, 
         depth = order[: engine.config.rerank_depth]
         from shopsense.search.rerank import features
 
-        pred = reranker.predict(features(engine, cand, depth, parsed.raw, soft=getattr(reranker, 'uses_soft', True)))
+        pred = reranker.predict(features(engine, cand, depth, parsed.raw, soft=getattr(reranker, "uses_soft", True)))
         sub = np.argsort(-pred, kind="stable")
         reranked = dict(zip(depth[sub].tolist(), pred[sub].tolist()))
         order = np.concatenate([depth[sub], order[engine.config.rerank_depth:]])
