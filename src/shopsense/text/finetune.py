@@ -262,7 +262,8 @@ def _train(pairs: Sequence[Pair], out: str | Path, cfg: FinetuneConfig, base: st
         opt.step()
         sched.step()
         step += 1
-        window.append(float(loss.detach()))
+        lv = float(loss.detach())
+        window.append(lv)
         if len(window) == log_every or step == total:
             losses.append(sum(window) / len(window))
             window = []
@@ -271,9 +272,9 @@ def _train(pairs: Sequence[Pair], out: str | Path, cfg: FinetuneConfig, base: st
                                seconds=before + time.time() - t0)
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{losses[-1] if losses else float(loss):.3f}")
+            bar.set_postfix(loss=f"{losses[-1] if losses else lv:.3f}")
         if on_step is not None:
-            on_step(step, float(loss.detach()))
+            on_step(step, lv)
     if bar is not None:
         bar.close()
     net.eval()
