@@ -93,10 +93,7 @@ def load_checkpoint(folder: Path, key: str, net, opt, sched) -> dict[str, Any] |
 
     net.load_state_dict(load_file(str(folder / "model.safetensors")))
     per_param: dict[int, dict[str, Any]] = {}
-    for name, v in load_file(str(folder / "optimizer.safetensors")).items():
-        pid, field = name.split(".", 1)
-        per_param.setdefault(int(pid), {})[field] = v
-    for name, v in state["optimizer_scalars"].items():
+    for name, v in {**load_file(str(folder / "optimizer.safetensors")), **state["optimizer_scalars"]}.items():
         pid, field = name.split(".", 1)
         per_param.setdefault(int(pid), {})[field] = v
     opt.load_state_dict({"state": per_param, "param_groups": state["param_groups"]})
