@@ -96,6 +96,10 @@ def main(argv=None) -> int:
                          "runs requests in parallel, a single stream of queries can use both cores)")
     ap.add_argument("--query-precision", nargs="+", default=["int8", "fp32"], choices=["int8", "fp32"],
                     help="ONNX query network(s) timed side by side (search.query_precision)")
+    ap.add_argument("--blas-threads", type=int, default=None,
+                    help="BLAS threads while searches are timed; default: what the server sets (serve.blas_threads, "
+                         "1); 0 = the library's own default (all cores). Idle BLAS threads that spin beside the "
+                         "search thread on 2 cores stalled ~1 % of searches by ~35 ms (benchmarks/results/search.md)")
     ap.add_argument("--reranker", default="", help="a saved re-ranker folder (default: the one bench_search.py "
                                                   "saved in out/engine_homedepot)")
     a = ap.parse_args(argv)
@@ -135,6 +139,13 @@ def main(argv=None) -> int:
         variants += [("hybrid + QU + re-ranker, token vectors off (baseline)", dict(rerank=True, notok=True))]
     variants += [("BM25 only", dict(mode="bm25", rerank=False)),
                 ("hybrid + QU + re-ranker, query vectors pre-encoded", dict(rerank=True, pre=True))]
+    from threadpoolctl import threadpool_limits
+
+    from shopsense.serve.config import ServeConfig
+
+    blas = ServeConfig().blas_threads if a.blas_threads is None else a.blas_threads
+    limits = threadpool_limits(blas, user_api="blas") if blas else None  # undone before the throughput run
+    print(f"BLAS threads while searching: {blas or 'library default'}", flush=True)
     for name, kw in variants:
         if kw.pop("pre", False):  # retrieval cost alone: query embeddings computed in one batch beforehand
             engine.config.query_cache = 100_000
@@ -167,12 +178,14 @@ def main(argv=None) -> int:
             res[name]["query_encode_p50_ms"] = pct(enc_t, 50)
             res[name]["query_encode_p99_ms"] = pct(enc_t, 99)
         print(name, {k: round(v, 2) for k, v in res[name].items()}, flush=True)
+    if limits is not None:
+        limits.restore_original_limits()
     tp = throughput(enc, [it.title for it in j.items[: a.throughput_texts]]) if a.throughput_texts else {}
     print("throughput", {k: (np.round(v, 1).tolist() if isinstance(v, list) else round(v, 3)) for k, v in tp.items()})
     (OUT / "search_latency.partial.json").write_text(json.dumps(res, indent=1))
     out = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
            "cpus": os.cpu_count(), "load_avg": os.getloadavg(), "catalog_items": len(engine),
-           "build_s": build_s, "queries": len(qs), "latency": res, "throughput": tp}
+           "build_s": build_s, "queries": len(qs), "blas_threads": blas or "library default", "latency": res, "throughput": tp}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "search_latency.json").write_text(json.dumps(out, indent=1))
     return 0
