@@ -99,3 +99,33 @@ def test_engine_warm_up_builds_the_tables_the_first_typo_would_build():
     eng.warm_up()
     assert eng.lexical._df is not None and eng.lexical._doc_sets is not None and eng._speller is not None
     assert eng.lexical.doc_count("toilet") == 1
+
+
+def test_spell_correction_splits_words_the_catalog_writes_apart():
+    vocab = {"air": 40, "conditioner": 12, "snap": 9, "per": 30, "cup": 5, "board": 20, "rust": 7, "oleum": 7,
+             "sheet": 50, "in": 900}
+    sp = SpellCorrector(vocab, joined={"airconditioner", "rustoleum", "sheetin"})
+    assert sp.correct("portable airconditioner") == ("portable air conditioner", {"airconditioner": "air conditioner"})
+    assert sp.correct("rustoleum")[0] == "rust oleum"
+    # both halves are catalog words, but no title has them side by side: left alone
+    assert sp.correct("snapper cupboard") == ("snapper cupboard", {})
+    assert sp.correct("sheetin")[1] == {}  # a two-letter half ("in") is too likely a slip of the last letters
+    assert SpellCorrector(vocab).correct("airconditioner")[1] == {}  # no pair table, no split
+
+
+def test_engine_split_table_follows_the_catalog_and_its_saved_copy(tmp_path):
+    from shopsense.search.engine import SearchEngine
+    from shopsense.text.encoder import HashingEncoder
+    from shopsense.types import Item
+
+    eng = SearchEngine.build([Item(item_id="a", title="Window air conditioner 8000 BTU"),
+                              Item(item_id="b", title="Snow blower, 24 in.")], encoder=HashingEncoder())
+    assert eng.parse("airconditioner").corrections == {"airconditioner": "air conditioner"}
+    assert eng.parse("snowblower").text == "snow blower"
+    eng.save(tmp_path / "eng")
+    loaded = SearchEngine.load(tmp_path / "eng", encoder=HashingEncoder())
+    assert loaded.joined == eng.joined and loaded.parse("snowblower").text == "snow blower"
+    eng.remove(["a"])  # the only title with "air conditioner": no evidence left for the split
+    assert "airconditioner" not in eng.joined and eng.parse("airconditioner").corrections == {}
+    eng.upsert([Item(item_id="a", title="Air conditioner")])
+    assert eng.parse("airconditioner").text == "air conditioner"

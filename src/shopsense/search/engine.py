@@ -72,6 +72,7 @@ class SearchEngine:
         self.catalog = Catalog()
         self.intent: CategoryIntent | None = None
         self.vocab: dict[str, int] = {}
+        self.joined: dict[str, int] = {}  # neighbouring catalog words written together -> count (typo splits)
         self.reranker = None
         self._speller: SpellCorrector | None = None
         # query text -> vector, ("tokens", text) -> token vectors
@@ -271,14 +272,19 @@ class SearchEngine:
 
     def _vocab_update(self, text: str, sign: int) -> tuple[str, ...]:
         """Count `text`'s distinct words in (+1) or out (-1) of the catalog vocabulary (the typo
-        corrector's); returns them, interned, so the re-ranker need not normalise titles per query."""
-        ws = tuple(sys.intern(w) for w in dict.fromkeys(words(text)))
-        for w in ws:
-            c = self.vocab.get(w, 0) + sign
-            if c > 0:
-                self.vocab[w] = c
-            else:
-                self.vocab.pop(w, None)
+        corrector's) and its pairs of neighbouring words written together ("air conditioner" ->
+        "airconditioner", for splitting run-together query words); returns the words, interned, so the
+        re-ranker need not normalise titles per query."""
+        seq = words(text)
+        ws = tuple(sys.intern(w) for w in dict.fromkeys(seq))
+        pairs = {a + b for a, b in zip(seq, seq[1:]) if a.isalpha() and b.isalpha()}
+        for table, keys in ((self.vocab, ws), (self.joined, pairs)):
+            for w in keys:
+                c = table.get(w, 0) + sign
+                if c > 0:
+                    table[w] = c
+                else:
+                    table.pop(w, None)
         return ws
 
     def _head(self, title: str) -> tuple[str, str]:
@@ -317,7 +323,7 @@ class SearchEngine:
     @property
     def speller(self) -> SpellCorrector:
         if self._speller is None:
-            self._speller = SpellCorrector(self.vocab, known=self._indexed)
+            self._speller = SpellCorrector(self.vocab, known=self._indexed, joined=self.joined)
         return self._speller
 
     def warm_up(self) -> None:
