@@ -129,3 +129,40 @@ def test_engine_split_table_follows_the_catalog_and_its_saved_copy(tmp_path):
     assert "airconditioner" not in eng.joined and eng.parse("airconditioner").corrections == {}
     eng.upsert([Item(item_id="a", title="Air conditioner")])
     assert eng.parse("airconditioner").text == "air conditioner"
+
+
+def test_spell_correction_breaks_ties_by_the_other_query_words():
+    vocab = {"marquee": 30, "parquet": 4, "flooring": 20, "paint": 50}
+    pairs = {("parquet", "flooring"): 3, ("marquee", "paint"): 25}
+    calls = []
+
+    def cooccur(word, context):
+        calls.append((word, tuple(context)))
+        return sum(pairs.get((word, c), 0) for c in context)
+
+    sp = SpellCorrector(vocab, cooccur=cooccur)
+    assert sp.correct("parquee flooring") == ("parquet flooring", {"parquee": "parquet"})
+    assert sp.correct("parquee paint")[0] == "marquee paint"
+    assert sp.correct("parquee")[0] == "marquee"  # no other word: the more frequent one
+    assert SpellCorrector(vocab).correct("parquee flooring")[0] == "marquee flooring"  # without it: frequency
+    n = len(calls)
+    sp.correct("parquee flooring")  # cached with its context
+    assert len(calls) == n
+    assert sp.correct("parquet")[1] == {} and all(w in ("parquet", "marquee") for w, _ in calls)
+
+
+def test_engine_typo_tie_break_reads_titles_and_follows_changes():
+    from shopsense.search.engine import SearchEngine
+    from shopsense.text.encoder import HashingEncoder
+    from shopsense.types import Item
+
+    items = [Item(item_id=f"m{k}", title=f"BEHR Marquee interior paint {c}")
+             for k, c in enumerate(("white", "gray", "blue"))]
+    items.append(Item(item_id="p", title="Oak parquet flooring tile"))
+    eng = SearchEngine.build(items, encoder=HashingEncoder())
+    assert eng.parse("parquee flooring").corrections == {"parquee": "parquet"}
+    assert eng.parse("parquee paint").corrections == {"parquee": "marquee"}
+    assert eng.parse("parquee").corrections == {"parquee": "marquee"}  # more titles say marquee
+    # no title pairs parquet with flooring any more ("flooring" stays a catalog word): frequency decides
+    eng.upsert([Item(item_id="p", title="Oak parquet tile"), Item(item_id="v", title="Vinyl plank flooring")])
+    assert eng.parse("parquee flooring").corrections == {"parquee": "marquee"}

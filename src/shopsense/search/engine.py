@@ -323,7 +323,7 @@ class SearchEngine:
     @property
     def speller(self) -> SpellCorrector:
         if self._speller is None:
-            self._speller = SpellCorrector(self.vocab, known=self._indexed, joined=self.joined)
+            self._speller = SpellCorrector(self.vocab, known=self._indexed, joined=self.joined, cooccur=self._cooccur)
         return self._speller
 
     def warm_up(self) -> None:
@@ -341,6 +341,15 @@ class SearchEngine:
         """Whether the lexical index already matches `word` as typed (every stem of it is indexed)."""
         toks = self.lexical.tokenize(word)
         return bool(toks) and all(self.lexical.doc_count(t) > 0 for t in toks)
+
+    def _cooccur(self, word: str, context: Sequence[str]) -> int:
+        """How many titles hold `word` together with one of the `context` words (stems, as indexed): the
+        typo corrector's tie-break. Two BM25 passes, asked only for a word with tied corrections, cached."""
+        lex = self.lexical
+        has = lex.scores(lex.tokenize(word)) > 0
+        if not has.any():
+            return 0
+        return int(np.count_nonzero(has & (lex.scores(lex.tokenize(" ".join(context))) > 0)))
 
     # -- querying -------------------------------------------------------------------------------
     def parse(self, query: str, understand: bool | None = None) -> ParsedQuery:

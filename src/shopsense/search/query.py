@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Container
+from typing import Any, Callable, Container, Sequence
 
 from shopsense.errors import DataError
 from shopsense.index.catalog import Filters
@@ -101,28 +101,37 @@ class SpellCorrector:
     "inches", "clippers", "sconces"); such words are left alone — correcting them only picked a
     neighbour ("inches" -> "winches", "bushes" -> "brushes"). On the 1,000-query Home Depot train
     hold-out (benchmarks/results/search.md) hybrid + QU NDCG@10 read 0.4491 with plain Levenshtein,
-    0.4509 with transpositions, 0.4512 with both (and 121 instead of 153 queries rewritten)."""
+    0.4509 with transpositions, 0.4512 with both (and 121 instead of 153 queries rewritten).
+
+    `cooccur(word, context)`, when given, counts the catalog titles that hold `word` together with one of
+    the query's other catalog words; it breaks ties among the candidates at the least distance, before
+    frequency: "parquee flooring" -> parquet, not the more frequent marquee; "collor clamp" -> collar.
+    Our own rule (the libraries' spellers rank a word alone); measured on the Home Depot train queries,
+    benchmarks/results/search.md."""
 
     def __init__(self, vocab: dict[str, int], min_len: int = 4, known: Callable[[str], bool] | None = None,
-                 joined: Container[str] = ()) -> None:
+                 joined: Container[str] = (), cooccur: Callable[[str, Sequence[str]], int] | None = None) -> None:
         self.vocab = vocab
         self.min_len = min_len
         self.known = known
         self.joined = joined
+        self.cooccur = cooccur
         self._by_len: dict[int, list[str]] = {}
         for w in vocab:
             if w.isalpha():
                 self._by_len.setdefault(len(w), []).append(w)
-        self._cache: dict[str, str | None] = {}
+        self._cache: dict[tuple[str, tuple[str, ...]], str | None] = {}
 
-    def correct_word(self, w: str) -> str | None:
+    def correct_word(self, w: str, context: Sequence[str] = ()) -> str | None:
+        """The correction of `w` (None: leave it); `context`: the query's other words."""
         if w in self.vocab or len(w) < self.min_len or not w.isalpha() or not w.isascii():
             return None
-        if w in self._cache:
-            return self._cache[w]
-        out = None if self.known is not None and self.known(w) else (self._split(w) or self._nearest(w))
+        key = (w, tuple(c for c in context if c in self.vocab) if self.cooccur is not None else ())
+        if key in self._cache:
+            return self._cache[key]
+        out = None if self.known is not None and self.known(w) else (self._split(w) or self._nearest(w, key[1]))
         if len(self._cache) < 100_000:
-            self._cache[w] = out
+            self._cache[key] = out
         return out
 
     def _split(self, w: str) -> str | None:
@@ -140,21 +149,24 @@ class SpellCorrector:
         i = max(cuts)[1]
         return f"{w[:i]} {w[i:]}"
 
-    def _nearest(self, w: str) -> str | None:
+    def _nearest(self, w: str, context: tuple[str, ...] = ()) -> str | None:
         from rapidfuzz.distance import OSA
         from rapidfuzz.process import extract
 
         d = 1 if len(w) <= 7 else 2
-        best: tuple[int, int, str] | None = None
+        found: list[tuple[int, str]] = []
         for n in range(len(w) - d, len(w) + d + 1):
             choices = self._by_len.get(n)
-            if not choices:
-                continue
-            for cand, dist, _ in extract(w, choices, scorer=OSA.distance, score_cutoff=d, limit=20):
-                key = (int(dist), -self.vocab[cand], cand)
-                if best is None or key < best:
-                    best = key
-        return best[2] if best else None
+            if choices:
+                found += [(int(dist), c) for c, dist, _ in extract(w, choices, scorer=OSA.distance, score_cutoff=d,
+                                                                   limit=20)]
+        if not found:
+            return None
+        least = min(dist for dist, _ in found)
+        tied = [c for dist, c in found if dist == least]
+        co = ({c: self.cooccur(c, context) for c in tied} if self.cooccur is not None and context and len(tied) > 1
+              else {})
+        return min(tied, key=lambda c: (-co.get(c, 0), -self.vocab[c], c))
 
     def correct(self, text: str) -> tuple[str, dict[str, str]]:
         try:
@@ -163,8 +175,9 @@ class SpellCorrector:
             return text, {}
         fixes: dict[str, str] = {}
         out = []
-        for w in text.split():
-            c = self.correct_word(w)
+        ws = text.split()
+        for k, w in enumerate(ws):
+            c = self.correct_word(w, ws[:k] + ws[k + 1:])
             if c:
                 fixes[w] = c
             out.append(c or w)
