@@ -129,35 +129,67 @@ class CachedEncoder:
 class CachedTokens:
     """`encode_tokens` of an encoder through an on-disk cache keyed like `EmbeddingCache` (so re-indexing
     an unchanged catalog runs no transformer for token vectors either). Stored int8 (x 127: the vectors
-    are unit length) as one ragged array — keys.json, offsets.npy (n + 1), tokens.npy (total, dim) —
-    rewritten atomically after every chunk."""
+    are unit length) as ragged segments, one per chunk of newly encoded texts:
+
+        meta.json                {"model", "dim", "segments": [name, ...]}
+        <name>.keys.json         fingerprints of the segment's texts, in order
+        <name>.offsets.npy       int64 (n + 1): where each text's token rows start in <name>.tokens.npy
+        <name>.tokens.npy        int8 (rows, dim), memory-mapped when read
+
+    Nothing stored is rewritten: a new chunk is written under temporary names, renamed, then listed in
+    meta.json (itself replaced atomically), so an interrupted run leaves at most an unlisted segment that the
+    next one overwrites. Reads are memory-mapped, so the cache (380 MB for the 54,667 Home Depot titles) is
+    not held in memory. A folder of the earlier single-array layout (keys.json, offsets.npy, tokens.npy) reads
+    as its first segment."""
 
     def __init__(self, encoder, folder: str | Path, chunk: int = 4096) -> None:
         self.encoder, self.folder, self.chunk = encoder, Path(folder), chunk
         self.name, self.dim = encoder.name, encoder.dim
-        self._keys: list[str] = []
-        self._offsets = np.zeros(1, np.int64)
-        self._data = np.zeros((0, self.dim), np.int8)
+        self._segments: list[str] = []
+        self._parts: list[tuple[np.ndarray, np.ndarray]] = []  # (offsets, token rows) per segment
+        self._index: dict[str, tuple[int, int]] = {}  # fingerprint -> (segment, position)
         if (self.folder / "meta.json").exists():
             meta = json.loads((self.folder / "meta.json").read_text())
             if meta.get("model") != self.name or int(meta.get("dim", -1)) != self.dim:
                 raise DataError(f"token cache {self.folder} belongs to model {meta.get('model')!r}, not {self.name!r}",
                                 hint="use a separate cache folder per model, or delete this one")
-            self._keys = json.loads((self.folder / "keys.json").read_text())
-            self._offsets, self._data = np.load(self.folder / "offsets.npy"), np.load(self.folder / "tokens.npy")
-            if len(self._offsets) != len(self._keys) + 1 or self._offsets[-1] != len(self._data):
-                raise DataError(f"token cache {self.folder} is inconsistent",
-                                hint="delete the folder; it will be rebuilt on the next run")
-        self._index = {k: i for i, k in enumerate(self._keys)}
+            segments = meta.get("segments")
+            if segments is None:  # the single-array layout: one unnamed segment
+                segments = [""] if (self.folder / "keys.json").exists() else []
+            for seg in segments:
+                self._open(seg)
 
-    def _save(self) -> None:
+    def _path(self, seg: str, part: str) -> Path:
+        return self.folder / (f"{seg}.{part}" if seg else part)
+
+    def _open(self, seg: str) -> None:
+        keys = json.loads(self._path(seg, "keys.json").read_text())
+        offsets = np.load(self._path(seg, "offsets.npy"))
+        data = np.load(self._path(seg, "tokens.npy"), mmap_mode="r" if offsets[-1] else None)
+        if len(offsets) != len(keys) + 1 or offsets[-1] != len(data) or data.shape[1:] != (self.dim,):
+            raise DataError(f"token cache {self.folder} is inconsistent (segment {seg or 'tokens.npy'!r})",
+                            hint="delete the folder; it will be rebuilt on the next run")
+        p = len(self._parts)
+        self._parts.append((offsets, data))
+        self._segments.append(seg)
+        for i, k in enumerate(keys):
+            self._index[k] = (p, i)
+
+    def _append(self, keys: list[str], lists: list[np.ndarray]) -> None:
+        lens = np.array([len(t) for t in lists], np.int64)
+        rows = [np.round(t * 127).astype(np.int8) for t in lists if len(t)]
+        data = np.concatenate(rows) if rows else np.zeros((0, self.dim), np.int8)
+        seg = f"seg-{len(self._segments):06d}"
         self.folder.mkdir(parents=True, exist_ok=True)
-        for name, arr in (("offsets", self._offsets), ("tokens", self._data)):
-            np.save(self.folder / f"{name}.tmp.npy", arr)
-        (self.folder / "keys.tmp.json").write_text(json.dumps(self._keys))
-        for name in ("offsets.npy", "tokens.npy", "keys.json"):
-            os.replace(self.folder / name.replace(".", ".tmp.", 1), self.folder / name)
-        (self.folder / "meta.json").write_text(json.dumps({"model": self.name, "dim": self.dim}))
+        np.save(self._path(seg, "offsets.tmp.npy"), np.concatenate([[0], np.cumsum(lens)]).astype(np.int64))
+        np.save(self._path(seg, "tokens.tmp.npy"), data)
+        self._path(seg, "keys.tmp.json").write_text(json.dumps(keys))
+        for part in ("offsets.npy", "tokens.npy", "keys.json"):
+            os.replace(self._path(seg, part.replace(".", ".tmp.", 1)), self._path(seg, part))
+        meta = {"model": self.name, "dim": self.dim, "segments": [*self._segments, seg]}
+        (self.folder / "meta.tmp.json").write_text(json.dumps(meta))
+        os.replace(self.folder / "meta.tmp.json", self.folder / "meta.json")
+        self._open(seg)
 
     def encode_tokens(self, texts: Sequence[str], *, progress: bool = False) -> list[np.ndarray]:
         keys = [text_key(self.name, t) for t in texts]
@@ -165,18 +197,10 @@ class CachedTokens:
         first = {k: i for i, k in reversed(list(enumerate(keys)))}
         for s in range(0, len(todo), self.chunk):
             part = todo[s:s + self.chunk]
-            lists = self.encoder.encode_tokens([texts[first[k]] for k in part], progress=progress)
-            lens = np.array([len(t) for t in lists], np.int64)
-            rows = [np.round(t * 127).astype(np.int8) for t in lists if len(t)]
-            if rows:
-                self._data = np.concatenate([self._data] + rows)
-            self._offsets = np.concatenate([self._offsets, self._offsets[-1] + np.cumsum(lens)])
-            for k in part:
-                self._index[k] = len(self._keys)
-                self._keys.append(k)
-            self._save()
+            self._append(part, self.encoder.encode_tokens([texts[first[k]] for k in part], progress=progress))
         out = []
         for k in keys:
-            i = self._index[k]
-            out.append(self._data[self._offsets[i]:self._offsets[i + 1]].astype(np.float32) * (1 / 127))
+            p, i = self._index[k]
+            offsets, data = self._parts[p]
+            out.append(np.asarray(data[offsets[i]:offsets[i + 1]], np.float32) * (1 / 127))
         return out
