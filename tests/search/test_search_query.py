@@ -132,8 +132,8 @@ def test_engine_split_table_follows_the_catalog_and_its_saved_copy(tmp_path):
 
 
 def test_spell_correction_breaks_ties_by_the_other_query_words():
-    vocab = {"marquee": 30, "parquet": 4, "flooring": 20, "paint": 50}
-    pairs = {("parquet", "flooring"): 3, ("marquee", "paint"): 25}
+    vocab = {"marquee": 30, "parquet": 4, "flooring": 20, "paint": 50, "3x4": 9, "x": 90}
+    pairs = {("parquet", "flooring"): 3, ("marquee", "paint"): 25, ("parquet", "3x4"): 9, ("parquet", "x"): 9}
     calls = []
 
     def cooccur(word, context):
@@ -143,6 +143,8 @@ def test_spell_correction_breaks_ties_by_the_other_query_words():
     sp = SpellCorrector(vocab, cooccur=cooccur)
     assert sp.correct("parquee flooring") == ("parquet flooring", {"parquee": "parquet"})
     assert sp.correct("parquee paint")[0] == "marquee paint"
+    # sizes and short words sit beside every word: not read as context, though titles pair them with parquet
+    assert sp.correct("parquee 3x4 x")[0] == "marquee 3x4 x"
     assert sp.correct("parquee")[0] == "marquee"  # no other word: the more frequent one
     assert SpellCorrector(vocab).correct("parquee flooring")[0] == "marquee flooring"  # without it: frequency
     n = len(calls)

@@ -89,6 +89,11 @@ def check_query(query: Any, max_chars: int) -> tuple[str, list[str]]:
     return q, notes
 
 
+def _context_word(w: str) -> bool:
+    """A query word that can tell the typo corrector what the query is about (see SpellCorrector)."""
+    return len(w) >= 3 and not any(ch.isdigit() for ch in w)
+
+
 class SpellCorrector:
     """Corrects query words absent from the catalog vocabulary to the most frequent catalog word
     within edit distance 1 (words of 4-7 letters) or 2 (longer), or splits a run-together word into the
@@ -104,8 +109,9 @@ class SpellCorrector:
     0.4509 with transpositions, 0.4512 with both (and 121 instead of 153 queries rewritten).
 
     `cooccur(word, context)`, when given, counts the catalog titles that hold `word` together with one of
-    the query's other catalog words; it breaks ties among the candidates at the least distance, before
-    frequency: "parquee flooring" -> parquet, not the more frequent marquee; "collor clamp" -> collar.
+    the query's other catalog words (of 3+ letters, no digits: "1x6" and "x" sit beside every word); it
+    breaks ties among the candidates at the least distance, before frequency: "parquee flooring" -> parquet,
+    not the more frequent marquee; "collor clamp" -> collar; "1x6 cedar boaed" -> board, not boxed.
     Our own rule (the libraries' spellers rank a word alone); measured on the Home Depot train queries,
     benchmarks/results/search.md."""
 
@@ -126,7 +132,7 @@ class SpellCorrector:
         """The correction of `w` (None: leave it); `context`: the query's other words."""
         if w in self.vocab or len(w) < self.min_len or not w.isalpha() or not w.isascii():
             return None
-        key = (w, tuple(c for c in context if c in self.vocab) if self.cooccur is not None else ())
+        key = (w, tuple(c for c in context if c in self.vocab and _context_word(c)) if self.cooccur is not None else ())
         if key in self._cache:
             return self._cache[key]
         out = None if self.known is not None and self.known(w) else (self._split(w) or self._nearest(w, key[1]))
