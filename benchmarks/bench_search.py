@@ -11,7 +11,8 @@ the LightGBM re-ranker's feature set and settings (then refitted on all train) a
     .venv/bin/python benchmarks/bench_search.py --quick                      # everything, one command
     .venv/bin/python benchmarks/bench_search.py --quick --finetune inbatch   # one fine-tune candidate
     .venv/bin/python benchmarks/bench_search.py --quick --finetune           # stock MiniLM only
-    .venv/bin/python benchmarks/bench_search.py --quick --finetune minrel2.33 --refit-encoder --crossfit --setting-seeds 3  # as recorded
+    .venv/bin/python benchmarks/bench_search.py --quick --finetune minrel2.33 --setting-seeds 3  # as recorded
+    # + --refit-encoder --crossfit: ~1 h more (two more fine-tunes), nothing measurable on test (runs P, Q)
     # on a slow CPU: the same command with --prepare first (fine-tunes + caches only, resumable), then without it
 
 Fine-tuned models are cached in benchmarks/out/ft_models (keyed by settings + training pairs) and
