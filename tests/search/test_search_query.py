@@ -136,9 +136,9 @@ def test_spell_correction_breaks_ties_by_the_other_query_words():
     pairs = {("parquet", "flooring"): 3, ("marquee", "paint"): 25, ("parquet", "3x4"): 9, ("parquet", "x"): 9}
     calls = []
 
-    def cooccur(word, context):
-        calls.append((word, tuple(context)))
-        return sum(pairs.get((word, c), 0) for c in context)
+    def cooccur(words, context):
+        calls.append((tuple(words), tuple(context)))
+        return [sum(pairs.get((w, c), 0) for c in context) for w in words]
 
     sp = SpellCorrector(vocab, cooccur=cooccur)
     assert sp.correct("parquee flooring") == ("parquet flooring", {"parquee": "parquet"})
@@ -150,7 +150,7 @@ def test_spell_correction_breaks_ties_by_the_other_query_words():
     n = len(calls)
     sp.correct("parquee flooring")  # cached with its context
     assert len(calls) == n
-    assert sp.correct("parquet")[1] == {} and all(w in ("parquet", "marquee") for w, _ in calls)
+    assert sp.correct("parquet")[1] == {} and all(set(ws) == {"parquet", "marquee"} for ws, _ in calls)
 
 
 def test_engine_typo_tie_break_reads_titles_and_follows_changes():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from shopsense.errors import DataError
-from shopsense.text.cache import CachedEncoder, CachedTokens
+from shopsense.text.cache import CachedEncoder, CachedTokens, text_key
 from shopsense.text.encoder import HashingEncoder
 
 
@@ -95,8 +95,6 @@ def test_token_cache_reads_the_single_array_layout_and_skips_an_unlisted_segment
     folder.mkdir()
     enc = TokenEncoder()
     texts = ["red drill", "garden hose"]
-    from shopsense.text.cache import text_key
-
     vecs = [np.round(_word_vectors(t) * 127).astype(np.int8) for t in texts]  # as the earlier version wrote it
     (folder / "keys.json").write_text(json.dumps([text_key(enc.name, t) for t in texts]))
     np.save(folder / "offsets.npy", np.array([0, 2, 4], np.int64))

@@ -342,14 +342,13 @@ class SearchEngine:
         toks = self.lexical.tokenize(word)
         return bool(toks) and all(self.lexical.doc_count(t) > 0 for t in toks)
 
-    def _cooccur(self, word: str, context: Sequence[str]) -> int:
-        """How many titles hold `word` together with one of the `context` words (stems, as indexed): the
-        typo corrector's tie-break. Two BM25 passes, asked only for a word with tied corrections, cached."""
+    def _cooccur(self, words: Sequence[str], context: Sequence[str]) -> list[int]:
+        """For each of `words`, how many titles hold it together with one of the `context` words (stems, as
+        indexed): the typo corrector's tie-break, asked only for a word with tied corrections, then cached.
+        One BM25 pass for the context and one per word."""
         lex = self.lexical
-        has = lex.scores(lex.tokenize(word)) > 0
-        if not has.any():
-            return 0
-        return int(np.count_nonzero(has & (lex.scores(lex.tokenize(" ".join(context))) > 0)))
+        ctx = lex.scores(lex.tokenize(" ".join(context))) > 0
+        return [int(np.count_nonzero(ctx & (lex.scores(lex.tokenize(w)) > 0))) for w in words]
 
     # -- querying -------------------------------------------------------------------------------
     def parse(self, query: str, understand: bool | None = None) -> ParsedQuery:

@@ -108,15 +108,16 @@ class SpellCorrector:
     hold-out (benchmarks/results/search.md) hybrid + QU NDCG@10 read 0.4491 with plain Levenshtein,
     0.4509 with transpositions, 0.4512 with both (and 121 instead of 153 queries rewritten).
 
-    `cooccur(word, context)`, when given, counts the catalog titles that hold `word` together with one of
-    the query's other catalog words (of 3+ letters, no digits: "1x6" and "x" sit beside every word); it
+    `cooccur(words, context)`, when given, counts for each word the catalog titles that hold it together with
+    one of the query's other catalog words (of 3+ letters, no digits: "1x6" and "x" sit beside every word); it
     breaks ties among the candidates at the least distance, before frequency: "parquee flooring" -> parquet,
     not the more frequent marquee; "collor clamp" -> collar; "1x6 cedar boaed" -> board, not boxed.
     Our own rule (the libraries' spellers rank a word alone); measured on the Home Depot train queries,
     benchmarks/results/search.md."""
 
     def __init__(self, vocab: dict[str, int], min_len: int = 4, known: Callable[[str], bool] | None = None,
-                 joined: Container[str] = (), cooccur: Callable[[str, Sequence[str]], int] | None = None) -> None:
+                 joined: Container[str] = (),
+                 cooccur: Callable[[Sequence[str], Sequence[str]], Sequence[int]] | None = None) -> None:
         self.vocab = vocab
         self.min_len = min_len
         self.known = known
@@ -170,7 +171,7 @@ class SpellCorrector:
             return None
         least = min(dist for dist, _ in found)
         tied = [c for dist, c in found if dist == least]
-        co = ({c: self.cooccur(c, context) for c in tied} if self.cooccur is not None and context and len(tied) > 1
+        co = (dict(zip(tied, self.cooccur(tied, context))) if self.cooccur is not None and context and len(tied) > 1
               else {})
         return min(tied, key=lambda c: (-co.get(c, 0), -self.vocab[c], c))
 
