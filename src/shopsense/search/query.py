@@ -127,19 +127,33 @@ class SpellCorrector:
         for w in vocab:
             if w.isalpha():
                 self._by_len.setdefault(len(w), []).append(w)
-        self._cache: dict[tuple[str, tuple[str, ...]], str | None] = {}
+        self._cache: dict[str, tuple[str, ...]] = {}  # word -> its fix, its tied candidates (by frequency) or ()
+        self._ties: dict[tuple[str, tuple[str, ...]], str] = {}  # (word, context words) -> the tie-break's pick
 
     def correct_word(self, w: str, context: Sequence[str] = ()) -> str | None:
-        """The correction of `w` (None: leave it); `context`: the query's other words."""
+        """The correction of `w` (None: leave it); `context`: the query's other words. The candidates are
+        found once per word; only a tie among them is decided per context."""
         if w in self.vocab or len(w) < self.min_len or not w.isalpha() or not w.isascii():
             return None
-        key = (w, tuple(c for c in context if c in self.vocab and _context_word(c)) if self.cooccur is not None else ())
-        if key in self._cache:
-            return self._cache[key]
-        out = None if self.known is not None and self.known(w) else (self._split(w) or self._nearest(w, key[1]))
-        if len(self._cache) < 100_000:
-            self._cache[key] = out
-        return out
+        cands = self._cache.get(w)
+        if cands is None:
+            if self.known is not None and self.known(w):
+                cands = ()
+            else:
+                split = self._split(w)
+                cands = (split,) if split else self._nearest(w)
+            if len(self._cache) < 100_000:
+                self._cache[w] = cands
+        ctx = tuple(c for c in context if c in self.vocab and _context_word(c)) if self.cooccur is not None else ()
+        if len(cands) < 2 or not ctx:
+            return cands[0] if cands else None
+        pick = self._ties.get((w, ctx))
+        if pick is None:
+            co = dict(zip(cands, self.cooccur(list(cands), ctx)))
+            pick = min(cands, key=lambda c: (-co[c], -self.vocab[c], c))
+            if len(self._ties) < 100_000:
+                self._ties[(w, ctx)] = pick
+        return pick
 
     def _split(self, w: str) -> str | None:
         """A run-together word the catalog writes as two ("airconditioner", "rustoleum", "jeldwen"): `joined`
@@ -156,7 +170,8 @@ class SpellCorrector:
         i = max(cuts)[1]
         return f"{w[:i]} {w[i:]}"
 
-    def _nearest(self, w: str, context: tuple[str, ...] = ()) -> str | None:
+    def _nearest(self, w: str) -> tuple[str, ...]:
+        """The catalog words at the least edit distance from `w`, most frequent first (() if none)."""
         from rapidfuzz.distance import OSA
         from rapidfuzz.process import extract
 
@@ -168,12 +183,9 @@ class SpellCorrector:
                 found += [(int(dist), c) for c, dist, _ in extract(w, choices, scorer=OSA.distance, score_cutoff=d,
                                                                    limit=20)]
         if not found:
-            return None
+            return ()
         least = min(dist for dist, _ in found)
-        tied = [c for dist, c in found if dist == least]
-        co = (dict(zip(tied, self.cooccur(tied, context))) if self.cooccur is not None and context and len(tied) > 1
-              else {})
-        return min(tied, key=lambda c: (-co.get(c, 0), -self.vocab[c], c))
+        return tuple(sorted({c for dist, c in found if dist == least}, key=lambda c: (-self.vocab[c], c)))
 
     def correct(self, text: str) -> tuple[str, dict[str, str]]:
         try:
