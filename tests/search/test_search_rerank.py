@@ -121,6 +121,32 @@ def test_xendcg_objective_learns_the_judgments_and_unknown_objectives_are_refuse
     engine.reranker = None
 
 
+def test_regularised_reranker_learns_the_judgments_records_its_settings_and_reloads(engine, tmp_path):
+    """lambda_l2 and extra_trees (the regularised grid settings of the benchmark) must still learn the
+    synthetic rule, change the model, travel with the saved folder, and refuse a negative penalty."""
+    from shopsense.evaluate.search_eval import evaluate_rankings
+
+    queries, qrels = synthetic_judgments(engine, n=40)
+    X, y, g = training_rows(engine, queries, qrels, depth=30)
+    hq, hr = synthetic_judgments(engine, n=20, seed=7)
+    base = evaluate_rankings({q: engine.search(t, k=30, rerank=False).items.ids for q, t in hq.items()}, hr).ndcg
+    plain = Reranker().fit(X, y, g, n_estimators=60, min_data_in_leaf=5)
+    reg = Reranker().fit(X, y, g, n_estimators=60, min_data_in_leaf=5, lambda_l2=10.0, extra_trees=True)
+    assert reg.params["lambda_l2"] == 10.0 and reg.params["extra_trees"] is True
+    assert "lambda_l2" not in plain.params and "extra_trees" not in plain.params  # old settings unchanged
+    assert not np.allclose(reg.predict(X), plain.predict(X))
+    engine.reranker = reg
+    nd = evaluate_rankings({q: engine.search(t, k=30).items.ids for q, t in hq.items()}, hr).ndcg
+    engine.reranker = None
+    assert nd > base + 0.05, (base, nd)
+    reg.save(tmp_path / "reg")
+    loaded = Reranker.load(tmp_path / "reg")
+    assert loaded.params["lambda_l2"] == 10.0
+    np.testing.assert_allclose(loaded.predict(X), reg.predict(X))
+    with pytest.raises(DataError, match="lambda_l2"):
+        Reranker().fit(X, y, g, lambda_l2=-1.0)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.text("abcd", min_size=1, max_size=6), max_size=6),
        st.lists(st.text("abcd", min_size=1, max_size=6), max_size=10))
