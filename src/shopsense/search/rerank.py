@@ -181,7 +181,7 @@ class Reranker:
         if bags < 1:
             raise DataError(f"re-ranker bags must be at least 1, got {bags}")
         if lambda_l2 < 0:
-            raise DataError(f"re-ranker lambda_l2 must be >= 0, got {lambda_l2}")
+            raise DataError(f"re-ranker lambda_l2 must be >= 0, got {lambda_l2}", hint="pass 0 for no L2 penalty")
         self.params = {"objective": objective, "metric": "ndcg", "ndcg_eval_at": [10],
                        "label_gain": [i / 3 for i in range(max_label + 1)], "learning_rate": learning_rate,
                        "num_leaves": num_leaves, "min_data_in_leaf": min_data_in_leaf, "feature_fraction": 0.9,
