@@ -102,42 +102,49 @@ def test_model_on_a_feature_subset_still_loads_and_scores(engine, tmp_path):
         Reranker(features=["bm25", "no_such_feature"])
 
 
-def test_xendcg_objective_learns_the_judgments_and_unknown_objectives_are_refused(engine):
+@pytest.fixture(scope="module")
+def heldout_task(engine):
+    """Training rows of 40 synthetic queries, 20 other queries to score on, and their NDCG@10 without a re-ranker."""
+    queries, qrels = synthetic_judgments(engine, n=40)
+    X, y, g = training_rows(engine, queries, qrels, depth=30)
+    hq, hr = synthetic_judgments(engine, n=20, seed=7)
+    return X, y, g, hq, hr, heldout_ndcg(engine, None, hq, hr)
+
+
+def heldout_ndcg(engine, reranker, hq, hr):
+    """NDCG@10 of the held-out queries with `reranker` installed (None: without re-ranking)."""
+    from shopsense.evaluate.search_eval import evaluate_rankings
+
+    engine.reranker = reranker
+    try:
+        return evaluate_rankings({q: engine.search(t, k=30).items.ids for q, t in hq.items()}, hr).ndcg
+    finally:
+        engine.reranker = None
+
+
+def test_xendcg_objective_learns_the_judgments_and_unknown_objectives_are_refused(engine, heldout_task):
     """Both LightGBM ranking objectives the benchmark compares must learn the synthetic rule: on
     held-out queries, products of the query's noun rank above the rest."""
-    from shopsense.evaluate.search_eval import evaluate_rankings
-
-    queries, qrels = synthetic_judgments(engine, n=40)
-    X, y, g = training_rows(engine, queries, qrels, depth=30)
+    X, y, g, hq, hr, base = heldout_task
     with pytest.raises(DataError, match="objective"):
         Reranker().fit(X, y, g, objective="pointwise")
-    hq, hr = synthetic_judgments(engine, n=20, seed=7)
-    base = evaluate_rankings({q: engine.search(t, k=30, rerank=False).items.ids for q, t in hq.items()}, hr).ndcg
     for obj in ("lambdarank", "rank_xendcg"):
-        engine.reranker = Reranker().fit(X, y, g, n_estimators=60, objective=obj, min_data_in_leaf=5)
-        assert engine.reranker.params["objective"] == obj
-        nd = evaluate_rankings({q: engine.search(t, k=30).items.ids for q, t in hq.items()}, hr).ndcg
+        r = Reranker().fit(X, y, g, n_estimators=60, objective=obj, min_data_in_leaf=5)
+        assert r.params["objective"] == obj
+        nd = heldout_ndcg(engine, r, hq, hr)
         assert nd > base + 0.05, (obj, base, nd)
-    engine.reranker = None
 
 
-def test_regularised_reranker_learns_the_judgments_records_its_settings_and_reloads(engine, tmp_path):
+def test_regularised_reranker_learns_the_judgments_records_its_settings_and_reloads(engine, heldout_task, tmp_path):
     """lambda_l2 and extra_trees (the regularised grid settings of the benchmark) must still learn the
     synthetic rule, change the model, travel with the saved folder, and refuse a negative penalty."""
-    from shopsense.evaluate.search_eval import evaluate_rankings
-
-    queries, qrels = synthetic_judgments(engine, n=40)
-    X, y, g = training_rows(engine, queries, qrels, depth=30)
-    hq, hr = synthetic_judgments(engine, n=20, seed=7)
-    base = evaluate_rankings({q: engine.search(t, k=30, rerank=False).items.ids for q, t in hq.items()}, hr).ndcg
+    X, y, g, hq, hr, base = heldout_task
     plain = Reranker().fit(X, y, g, n_estimators=60, min_data_in_leaf=5)
     reg = Reranker().fit(X, y, g, n_estimators=60, min_data_in_leaf=5, lambda_l2=10.0, extra_trees=True)
     assert reg.params["lambda_l2"] == 10.0 and reg.params["extra_trees"] is True
     assert "lambda_l2" not in plain.params and "extra_trees" not in plain.params  # old settings unchanged
     assert not np.allclose(reg.predict(X), plain.predict(X))
-    engine.reranker = reg
-    nd = evaluate_rankings({q: engine.search(t, k=30).items.ids for q, t in hq.items()}, hr).ndcg
-    engine.reranker = None
+    nd = heldout_ndcg(engine, reg, hq, hr)
     assert nd > base + 0.05, (base, nd)
     reg.save(tmp_path / "reg")
     loaded = Reranker.load(tmp_path / "reg")
