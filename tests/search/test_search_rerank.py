@@ -154,6 +154,27 @@ def test_regularised_reranker_learns_the_judgments_records_its_settings_and_relo
         Reranker().fit(X, y, g, lambda_l2=-1.0)
 
 
+def test_row_and_column_sampling_learn_the_judgments_record_their_settings_and_refuse_bad_fractions(
+        engine, heldout_task, tmp_path):
+    """feature_fraction and bagging_fraction (the benchmark's most regularised grid setting) must still learn the
+    synthetic rule, change the model, travel with the saved folder, and refuse fractions outside (0, 1]."""
+    X, y, g, hq, hr, base = heldout_task
+    plain = Reranker().fit(X, y, g, n_estimators=60, min_data_in_leaf=5)
+    assert plain.params["feature_fraction"] == 0.9 and "bagging_fraction" not in plain.params  # defaults unchanged
+    sub = Reranker().fit(X, y, g, n_estimators=60, min_data_in_leaf=5, feature_fraction=0.5, bagging_fraction=0.7)
+    assert sub.params["feature_fraction"] == 0.5
+    assert sub.params["bagging_fraction"] == 0.7 and sub.params["bagging_freq"] == 1  # LightGBM bags only with a freq
+    assert not np.allclose(sub.predict(X), plain.predict(X))
+    nd = heldout_ndcg(engine, sub, hq, hr)
+    assert nd > base + 0.05, (base, nd)
+    sub.save(tmp_path / "sub")
+    loaded = Reranker.load(tmp_path / "sub")
+    np.testing.assert_allclose(loaded.predict(X), sub.predict(X))
+    for bad in ({"feature_fraction": 0.0}, {"bagging_fraction": 1.5}):
+        with pytest.raises(DataError, match=next(iter(bad))):
+            Reranker().fit(X, y, g, **bad)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.text("abcd", min_size=1, max_size=6), max_size=6),
        st.lists(st.text("abcd", min_size=1, max_size=6), max_size=10))

@@ -166,12 +166,13 @@ class Reranker:
     def fit(self, X: np.ndarray, y: np.ndarray, groups: Sequence[int], *, n_estimators: int = 300,
             learning_rate: float = 0.05, num_leaves: int = 31, max_label: int = 6, seed: int = 0,
             objective: str = "lambdarank", min_data_in_leaf: int = 50, bags: int = 1, lambda_l2: float = 0.0,
-            extra_trees: bool = False) -> "Reranker":
+            extra_trees: bool = False, feature_fraction: float = 0.9, bagging_fraction: float = 1.0) -> "Reranker":
         """X has all `FEATURES` columns (from `training_rows`); the model uses `self.features`.
         `objective`: LightGBM's "lambdarank" or "rank_xendcg" (both optimise NDCG). `bags`: models
         averaged, seeds `seed`, `seed + 1`, ... `lambda_l2` (L2 penalty on leaf values) and `extra_trees`
         (random split thresholds) regularise the trees: both raised cross-validated NDCG@10 on the Home Depot
-        train queries (benchmarks/results/search.md, seventeenth session)."""
+        train queries (benchmarks/results/search.md, seventeenth session). `feature_fraction` (columns each
+        tree sees) and `bagging_fraction` (rows each tree sees, redrawn every round) add randomness on top."""
         import lightgbm as lgb
 
         if len(X) == 0:
@@ -182,14 +183,20 @@ class Reranker:
             raise DataError(f"re-ranker bags must be at least 1, got {bags}")
         if lambda_l2 < 0:
             raise DataError(f"re-ranker lambda_l2 must be >= 0, got {lambda_l2}", hint="pass 0 for no L2 penalty")
+        for name, v in (("feature_fraction", feature_fraction), ("bagging_fraction", bagging_fraction)):
+            if not 0 < v <= 1:
+                raise DataError(f"re-ranker {name} must be in (0, 1], got {v}", hint="pass 1.0 to use all")
         self.params = {"objective": objective, "metric": "ndcg", "ndcg_eval_at": [10],
                        "label_gain": [i / 3 for i in range(max_label + 1)], "learning_rate": learning_rate,
-                       "num_leaves": num_leaves, "min_data_in_leaf": min_data_in_leaf, "feature_fraction": 0.9,
+                       "num_leaves": num_leaves, "min_data_in_leaf": min_data_in_leaf,
+                       "feature_fraction": float(feature_fraction),
                        "lambdarank_truncation_level": 20, "verbose": -1, "seed": seed, "num_threads": 2}
         if lambda_l2:
             self.params["lambda_l2"] = float(lambda_l2)
         if extra_trees:
             self.params["extra_trees"] = True
+        if bagging_fraction < 1:
+            self.params.update(bagging_fraction=float(bagging_fraction), bagging_freq=1)
         ds = lgb.Dataset(self._select(X), label=y, group=[int(x) for x in groups], feature_name=self.features,
                          free_raw_data=False)
         self._boosters = [lgb.train({**self.params, "seed": seed + k}, ds, num_boost_round=n_estimators)
