@@ -95,3 +95,21 @@ def test_folders_saved_before_the_dtype_setting_load_as_f32(data, tmp_path):
     # ~10 runs) miss itself, so the loaded index must find most points rather than one chosen point
     assert np.mean([w.search(data[i], 1)[0][0] == i for i in range(50)]) >= 0.9
     assert IndexConfig().ann_dtype == "i8"  # new indexes
+
+
+def test_the_same_catalog_builds_the_same_graph(data, tmp_path):
+    """With the default one build thread, two builds of the same vectors (added in the same batches) give
+    byte-identical saved graphs and the same hits, so rebuilds and benchmark runs are reproducible.
+    (With several threads, usearch inserts in whatever order the threads reach, and graphs differ.)"""
+    hits = []
+    for name in ("a", "b"):
+        v = VectorIndex(48)
+        v.upsert(np.arange(2000), data[:2000])
+        v.upsert(np.arange(2000, 3000), data[2000:])
+        v.save(tmp_path / name)
+        hits.append([v.search(data[i] + 0.05, 20)[0].tolist() for i in range(0, 3000, 15)])
+    assert (tmp_path / "a" / "hnsw.npy").read_bytes() == (tmp_path / "b" / "hnsw.npy").read_bytes()
+    assert hits[0] == hits[1]
+    fast = VectorIndex(48, IndexConfig(ann_build_threads=0))  # every core: still a correct index
+    fast.upsert(np.arange(len(data)), data)
+    assert len(set(fast.search(data[7], 10)[0].tolist()) & exact(data, data[7], 10)) >= 9

@@ -64,7 +64,7 @@ class VectorIndex:
             existing = rows[self.alive[rows]]
             if len(existing):
                 self._hnsw.remove(existing.astype(np.uint64))
-            self._hnsw.add(rows.astype(np.uint64), vectors)
+            self._hnsw.add(rows.astype(np.uint64), vectors, threads=self.config.ann_build_threads)
         self.vectors[rows] = vectors
         self.alive[rows] = True
 
@@ -143,5 +143,5 @@ class VectorIndex:
                 v._hnsw = v._new_hnsw()
                 rows = np.flatnonzero(v.alive)
                 if len(rows):
-                    v._hnsw.add(rows.astype(np.uint64), v.vectors[rows])
+                    v._hnsw.add(rows.astype(np.uint64), v.vectors[rows], threads=v.config.ann_build_threads)
         return v
