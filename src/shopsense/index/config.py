@@ -29,7 +29,7 @@ class IndexConfig(ComponentConfig):
                           "(i8: search 0.92 -> 0.40 ms p50 on 109k Home Depot items, recall@100 unchanged)")
     ann_build_threads: int = Field(1, ge=0, description="threads adding vectors to the HNSW graph. 1: the same "
                                    "catalog builds the same graph, so rebuilds and benchmark runs give the same "
-                                   "results; 0: every core, about 2x faster to build on 2 cores, but graphs (and "
+                                   "results; 0: every core, the graph adds ~1.8x faster on 2 cores, but graphs (and "
                                    "near-miss hits) differ from build to build")
     exact_below: float = Field(0.05, ge=0, le=1, description="filters keeping fewer than this share of the "
                                                              "catalog switch the vector search to exact")
