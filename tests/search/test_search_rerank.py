@@ -111,6 +111,13 @@ def heldout_task(engine):
     return X, y, g, hq, hr, heldout_ndcg(engine, None, hq, hr)
 
 
+@pytest.fixture(scope="module")
+def plain_reranker(heldout_task):
+    """The unregularised model the regularised variants are compared with (60 trees, leaves of 5+ rows)."""
+    X, y, g, *_ = heldout_task
+    return Reranker().fit(X, y, g, n_estimators=60, min_data_in_leaf=5)
+
+
 def heldout_ndcg(engine, reranker, hq, hr):
     """NDCG@10 of the held-out queries with `reranker` installed (None: without re-ranking)."""
     from shopsense.evaluate.search_eval import evaluate_rankings
@@ -135,11 +142,12 @@ def test_xendcg_objective_learns_the_judgments_and_unknown_objectives_are_refuse
         assert nd > base + 0.05, (obj, base, nd)
 
 
-def test_regularised_reranker_learns_the_judgments_records_its_settings_and_reloads(engine, heldout_task, tmp_path):
+def test_regularised_reranker_learns_the_judgments_records_its_settings_and_reloads(engine, heldout_task,
+                                                                                     plain_reranker, tmp_path):
     """lambda_l2 and extra_trees (the regularised grid settings of the benchmark) must still learn the
     synthetic rule, change the model, travel with the saved folder, and refuse a negative penalty."""
     X, y, g, hq, hr, base = heldout_task
-    plain = Reranker().fit(X, y, g, n_estimators=60, min_data_in_leaf=5)
+    plain = plain_reranker
     reg = Reranker().fit(X, y, g, n_estimators=60, min_data_in_leaf=5, lambda_l2=10.0, extra_trees=True)
     assert reg.params["lambda_l2"] == 10.0 and reg.params["extra_trees"] is True
     assert "lambda_l2" not in plain.params and "extra_trees" not in plain.params  # old settings unchanged
@@ -155,11 +163,11 @@ def test_regularised_reranker_learns_the_judgments_records_its_settings_and_relo
 
 
 def test_row_and_column_sampling_learn_the_judgments_record_their_settings_and_refuse_bad_fractions(
-        engine, heldout_task, tmp_path):
+        engine, heldout_task, plain_reranker, tmp_path):
     """feature_fraction and bagging_fraction (the benchmark's most regularised grid setting) must still learn the
     synthetic rule, change the model, travel with the saved folder, and refuse fractions outside (0, 1]."""
     X, y, g, hq, hr, base = heldout_task
-    plain = Reranker().fit(X, y, g, n_estimators=60, min_data_in_leaf=5)
+    plain = plain_reranker
     assert plain.params["feature_fraction"] == 0.9 and "bagging_fraction" not in plain.params  # defaults unchanged
     sub = Reranker().fit(X, y, g, n_estimators=60, min_data_in_leaf=5, feature_fraction=0.5, bagging_fraction=0.7)
     assert sub.params["feature_fraction"] == 0.5
