@@ -13,6 +13,7 @@ import numpy as np
 
 from shopsense.errors import DataError
 from shopsense.index.config import IndexConfig
+from shopsense.index.topk import top_k
 
 
 def _usearch_index():
@@ -91,8 +92,7 @@ class VectorIndex:
         if self._hnsw is None or share < self.config.exact_below:
             cand = np.flatnonzero(allowed)
             s = self.vectors[cand] @ q
-            top = np.argpartition(-s, k - 1)[:k] if k < len(s) else np.arange(len(s))
-            top = top[np.argsort(-s[top], kind="stable")]
+            top = top_k(s, k)
             return cand[top], s[top]
         # filtered ANN: over-fetch in proportion to the share the filter keeps, then post-filter (the
         # over-fetch also widens the HNSW beam for the top k: kept unfiltered too, so recall is unchanged)

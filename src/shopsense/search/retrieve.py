@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from shopsense.index.catalog import Filters
+from shopsense.index.topk import top_k
 from shopsense.search.fusion import rrf, weighted
 from shopsense.search.query import ParsedQuery
 from shopsense.text.normalize import stem_words, words
@@ -39,10 +40,9 @@ class Candidates:
 
 
 def _top(scores: np.ndarray, n: int) -> np.ndarray:
+    """Rows of the `n` best positive scores, best first; ties go to the lower row (`index.topk.top_k`)."""
     pos = np.flatnonzero(scores > 0)
-    if len(pos) > n:
-        pos = pos[np.argpartition(-scores[pos], n - 1)[:n]]
-    return pos[np.argsort(-scores[pos], kind="stable")]
+    return pos[top_k(scores[pos], n)]
 
 
 def dense_text(parsed: ParsedQuery) -> str:
