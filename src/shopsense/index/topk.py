@@ -20,6 +20,6 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     else:
         kth = np.partition(scores, n - k)[n - k]  # the k-th largest value
         above = np.flatnonzero(scores > kth)
+        # both parts ascend, and equal scores never span them, so the stable sort keeps ties in row order
         top = np.concatenate([above, np.flatnonzero(scores == kth)[: k - len(above)]])
-        top.sort()
     return top[np.argsort(-scores[top], kind="stable")]
