@@ -131,3 +131,17 @@ def test_rrf_fusion_config(tmp_path):
     res = eng.search("garden hose")
     assert res.items.ids[0] in {"i3", "i6"}
     assert any(r.get("method") == "rrf" for r in res.items.reasons[0])
+
+
+def test_results_do_not_depend_on_the_order_the_catalog_was_loaded_in():
+    """Items with the same title tie on every score: which of them make the cut and their order follow each
+    id's tie key, not its row, so loading the catalog in another order gives the same results."""
+    items = [Item(item_id=f"d{i}", title="Garden hose 50 ft", price=20.0 + i) for i in range(12)]
+    items += [Item(item_id="x", title="Claw hammer 16 oz", price=15.0)]
+    fwd = SearchEngine.build(items, encoder=HashingEncoder(), search=SearchConfig(n_lexical=5, n_dense=5))
+    rev = SearchEngine.build(items[::-1], encoder=HashingEncoder(), search=SearchConfig(n_lexical=5, n_dense=5))
+    for mode in ("bm25", "dense", "hybrid"):
+        a, b = fwd.search("garden hose", k=5, mode=mode), rev.search("garden hose", k=5, mode=mode)
+        assert len(a.items.ids) == 5 and a.items.ids == b.items.ids, mode
+    key = {i: k for i, k in zip(fwd.ids.ids, fwd.tie.tolist()) if i != "x"}
+    assert fwd.search("garden hose", k=5, mode="bm25").items.ids == sorted(key, key=key.get)[:5]

@@ -80,8 +80,10 @@ class VectorIndex:
     def similarity(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return self.vectors[rows] @ np.asarray(query, np.float32)
 
-    def search(self, query: np.ndarray, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k rows by cosine (rows, scores), only rows where `mask` is True (and alive)."""
+    def search(self, query: np.ndarray, k: int, mask: np.ndarray | None = None,
+               tie: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k rows by cosine (rows, scores), only rows where `mask` is True (and alive). Equal cosines (items
+        with the same text) go to the lower `tie` key per row (`index.topk.tie_keys`), else to the lower row."""
         q = np.asarray(query, np.float32).reshape(-1)
         allowed = self.alive if mask is None else (self.alive & mask[: len(self.alive)])
         n_allowed = int(np.count_nonzero(allowed))
@@ -92,7 +94,7 @@ class VectorIndex:
         if self._hnsw is None or share < self.config.exact_below:
             cand = np.flatnonzero(allowed)
             s = self.vectors[cand] @ q
-            top = top_k(s, k)
+            top = top_k(s, k, tie[cand] if tie is not None else None)
             return cand[top], s[top]
         # filtered ANN: over-fetch in proportion to the share the filter keeps, then post-filter (the
         # over-fetch also widens the HNSW beam for the top k: kept unfiltered too, so recall is unchanged)
@@ -101,11 +103,11 @@ class VectorIndex:
         rows = np.asarray(m.keys, np.int64)
         rows = rows[allowed[rows]]
         if len(rows) < k and want < len(self._hnsw):  # too few survived: exact over allowed rows
-            return VectorIndex.search(self._exact_view(), q, k, allowed)
+            return VectorIndex.search(self._exact_view(), q, k, allowed, tie)
         # the graph finds the hits; their scores come from the float vectors (the graph may store int8:
         # IndexConfig.ann_dtype), and the order with them — ~20 µs for the 160 hits of a k=100 search
         sims = self.vectors[rows] @ q
-        order = np.argsort(-sims, kind="stable")[:k]
+        order = (np.lexsort((tie[rows], -sims)) if tie is not None else np.argsort(-sims, kind="stable"))[:k]
         return rows[order], sims[order]
 
     def _exact_view(self) -> "VectorIndex":

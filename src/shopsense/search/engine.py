@@ -24,6 +24,7 @@ from shopsense.index.catalog import Catalog, Filters
 from shopsense.index.config import IndexConfig
 from shopsense.index.lexical import LexicalIndex
 from shopsense.index.tokens import TokenIndex
+from shopsense.index.topk import tie_keys
 from shopsense.index.vector import VectorIndex
 from shopsense.search.config import SearchConfig
 from shopsense.search.intent import CategoryIntent
@@ -60,6 +61,7 @@ class SearchEngine:
         self._encoder = encoder
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.ids = Vocabulary()
+        self._tie = np.zeros(0, np.uint64)
         self.alive = np.zeros(0, bool)
         self.hashes: list[str] = []
         self.lex_texts: list[str] = []
@@ -80,6 +82,15 @@ class SearchEngine:
         self._qencoder = None
         self._qboth = None
         self._last_tokens: tuple[str, np.ndarray] | None = None
+
+    @property
+    def tie(self) -> np.ndarray:
+        """Each row's key for breaking score ties (`index.topk.tie_keys` of its item id), so that a result does
+        not depend on the order the catalog was loaded in. A row keeps its id for good, so new rows extend it."""
+        if len(self._tie) != len(self.ids):
+            done = len(self._tie) if len(self._tie) < len(self.ids) else 0
+            self._tie = np.concatenate([self._tie[:done], tie_keys(self.ids.ids[done:])])
+        return self._tie
 
     # -- encoder --------------------------------------------------------------------------------
     @property

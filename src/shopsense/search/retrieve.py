@@ -39,10 +39,10 @@ class Candidates:
         return self.fused + self.boost
 
 
-def _top(scores: np.ndarray, n: int) -> np.ndarray:
-    """Rows of the `n` best positive scores, best first; ties go to the lower row (`index.topk.top_k`)."""
+def _top(scores: np.ndarray, n: int, tie: np.ndarray) -> np.ndarray:
+    """Rows of the `n` best positive scores, best first; ties go to the lower `tie` key (`index.topk.top_k`)."""
     pos = np.flatnonzero(scores > 0)
-    return pos[top_k(scores[pos], n)]
+    return pos[top_k(scores[pos], n, tie[pos])]
 
 
 def dense_text(parsed: ParsedQuery) -> str:
@@ -63,12 +63,12 @@ def gather(engine: "SearchEngine", parsed: ParsedQuery, filters: Filters | None,
         s_lex = engine.lexical.scores(toks)
         if mask is not engine.alive or not engine.alive.all():
             s_lex = np.where(mask, s_lex, 0.0).astype(np.float32)
-        lex_rows = _top(s_lex, c.n_lexical if mode == "hybrid" else max(c.n_lexical, c.rerank_depth))
+        lex_rows = _top(s_lex, c.n_lexical if mode == "hybrid" else max(c.n_lexical, c.rerank_depth), engine.tie)
     qv = None
     d_rows, d_sims = np.zeros(0, np.int64), np.zeros(0, np.float32)
     if mode in ("hybrid", "dense") and engine.vector is not None:
         qv = query_vector if query_vector is not None else engine.query_vector(dense_text(parsed))
-        d_rows, d_sims = engine.vector.search(qv, c.n_dense, mask)
+        d_rows, d_sims = engine.vector.search(qv, c.n_dense, mask, engine.tie)
         keep = d_sims >= c.min_dense_similarity
         d_rows, d_sims = d_rows[keep], d_sims[keep]
     rows = np.asarray(list(dict.fromkeys(np.concatenate([lex_rows, d_rows]).tolist())), np.int64)
