@@ -36,6 +36,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from shopsense.evaluate.search_eval import evaluate_rankings, markdown_table  # noqa: E402
 from shopsense.index.config import IndexConfig  # noqa: E402
 from shopsense.index.lexical import LexicalIndex  # noqa: E402
+from shopsense.index.topk import tie_keys, top_k  # noqa: E402
 from shopsense.ingest.adapters import load_homedepot, shared_data_dir  # noqa: E402
 from shopsense.search.config import SearchConfig  # noqa: E402
 from shopsense.search.engine import SearchEngine  # noqa: E402
@@ -214,12 +215,15 @@ def rerank_runs(model, feats, depth):
 
 
 def bm25_runs(ix: LexicalIndex, ids, queries, qids, tokenize=None):
-    runs = {}
+    """BM25's top 100 per query, ties broken as the engine breaks them (`index.topk`: by a hash of the item id).
+    Until the twentieth session this was `np.argsort(-s)`, whose order for ties numpy leaves open; the lists feed
+    the BM25 tuning and the fine-tune's hard negatives, so the fine-tuned model depended on the installed numpy."""
+    runs, tie = {}, tie_keys(ids)
     for q in qids:
         toks = (tokenize or ix.tokenize)(queries[q])
         s = ix.scores(toks)
-        top = np.argsort(-s)[:100]
-        runs[q] = [ids[t] for t in top if s[t] > 0]
+        pos = np.flatnonzero(s > 0)
+        runs[q] = [ids[t] for t in pos[top_k(s[pos], 100, tie[pos])]]
     return runs
 
 
