@@ -36,7 +36,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from shopsense.evaluate.search_eval import evaluate_rankings, markdown_table  # noqa: E402
 from shopsense.index.config import IndexConfig  # noqa: E402
 from shopsense.index.lexical import LexicalIndex  # noqa: E402
-from shopsense.index.topk import tie_keys, top_k  # noqa: E402
+from shopsense.index.topk import tie_keys, top_positive  # noqa: E402
 from shopsense.ingest.adapters import load_homedepot, shared_data_dir  # noqa: E402
 from shopsense.search.config import SearchConfig  # noqa: E402
 from shopsense.search.engine import SearchEngine  # noqa: E402
@@ -221,9 +221,7 @@ def bm25_runs(ix: LexicalIndex, ids, queries, qids, tokenize=None):
     runs, tie = {}, tie_keys(ids)
     for q in qids:
         toks = (tokenize or ix.tokenize)(queries[q])
-        s = ix.scores(toks)
-        pos = np.flatnonzero(s > 0)
-        runs[q] = [ids[t] for t in pos[top_k(s[pos], 100, tie[pos])]]
+        runs[q] = [ids[t] for t in top_positive(ix.scores(toks), 100, tie)]
     return runs
 
 

@@ -45,3 +45,10 @@ def top_k(scores: np.ndarray, k: int, tie: np.ndarray | None = None) -> np.ndarr
     if tie is None:
         return top[np.argsort(-scores[top], kind="stable")]
     return top[np.lexsort((tie[top], -scores[top]))]
+
+
+def top_positive(scores: np.ndarray, k: int, tie: np.ndarray) -> np.ndarray:
+    """Positions of the `k` best positive `scores` (a retriever's hits; 0 = no match), best first, ties to the
+    lower `tie` key (one per position of `scores`)."""
+    pos = np.flatnonzero(scores > 0)
+    return pos[top_k(scores[pos], k, tie[pos])]

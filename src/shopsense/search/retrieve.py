@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from shopsense.index.catalog import Filters
-from shopsense.index.topk import top_k
+from shopsense.index.topk import top_positive
 from shopsense.search.fusion import rrf, weighted
 from shopsense.search.query import ParsedQuery
 from shopsense.text.normalize import stem_words, words
@@ -39,12 +39,6 @@ class Candidates:
         return self.fused + self.boost
 
 
-def _top(scores: np.ndarray, n: int, tie: np.ndarray) -> np.ndarray:
-    """Rows of the `n` best positive scores, best first; ties go to the lower `tie` key (`index.topk.top_k`)."""
-    pos = np.flatnonzero(scores > 0)
-    return pos[top_k(scores[pos], n, tie[pos])]
-
-
 def dense_text(parsed: ParsedQuery) -> str:
     return parsed.dense_text or parsed.text
 
@@ -63,7 +57,8 @@ def gather(engine: "SearchEngine", parsed: ParsedQuery, filters: Filters | None,
         s_lex = engine.lexical.scores(toks)
         if mask is not engine.alive or not engine.alive.all():
             s_lex = np.where(mask, s_lex, 0.0).astype(np.float32)
-        lex_rows = _top(s_lex, c.n_lexical if mode == "hybrid" else max(c.n_lexical, c.rerank_depth), engine.tie)
+        n_lex = c.n_lexical if mode == "hybrid" else max(c.n_lexical, c.rerank_depth)
+        lex_rows = top_positive(s_lex, n_lex, engine.tie)
     qv = None
     d_rows, d_sims = np.zeros(0, np.int64), np.zeros(0, np.float32)
     if mode in ("hybrid", "dense") and engine.vector is not None:
