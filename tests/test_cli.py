@@ -44,3 +44,29 @@ def test_forget_deletes_a_shopper_by_raw_id(tmp_path, capsys):
     from shopsense.store import open_store
 
     assert open_store(f"sqlite:///{tmp_path / 'shop.db'}").count("events") == 1
+
+
+def test_search_index_learns_searches_logged_since_the_last_run(tmp_path, capsys, monkeypatch):
+    """Category intent's query logs follow the store's events even when no item changed."""
+    from shopsense.search.engine import SearchEngine
+
+    monkeypatch.setenv("SHOPSENSE_TEXT__ENCODER", "hashing")
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,title,category\nA,red mug,Kitchen > Mugs\nB,blue mug,Kitchen > Mugs\n"
+                     "C,mug rack,Storage > Racks\n")
+    d = ["--data-dir", str(tmp_path)]
+    assert main([*d, "ingest", "--items", str(items)]) == 0
+    assert main([*d, "search-index"]) == 0
+    folder = tmp_path / "search" / "index"
+    assert SearchEngine.load(folder).intent.log_counts == {}
+    ev = tmp_path / "ev.csv"
+    ev.write_text("user_id,item_id,type,timestamp,query\nann,C,purchase,1600000000,Mug  Holder\n"
+                  "bob,C,click,1600000001,mug holder\nbob,A,view,1600000002,mug holder\n")
+    assert main([*d, "ingest", "--events", str(ev)]) == 0
+    capsys.readouterr()
+    assert main([*d, "search-index"]) == 0
+    assert "query_logs 2" in capsys.readouterr().out
+    eng = SearchEngine.load(folder)
+    assert eng.intent.log_counts == {"mug holder": {eng.catalog.paths.index("Storage > Racks"): 4.0}}
+    assert main([*d, "search-index"]) == 0  # re-run: the same counts
+    assert SearchEngine.load(folder).intent.log_counts == eng.intent.log_counts

@@ -84,6 +84,55 @@ def test_category_intent_from_logs_is_a_soft_boost(engine):
     assert {"i3", "i6"} <= set(res.items.ids)  # a boost, not a cut: garden items stay
 
 
+def test_query_logs_rebuilt_from_a_dataset_replace_what_was_learned(engine):
+    from shopsense.types import Dataset
+
+    items = make_items()
+    ev = [Event(user_id="u1", item_id="i5", type="purchase", query="Garden Drill", timestamp=1.0),
+          Event(user_id="u2", item_id="i5", type="click", query="garden  drill", timestamp=2.0),
+          Event(user_id="u2", item_id="i3", type="cart", query="garden drill", timestamp=3.0),
+          Event(user_id="u3", item_id="i3", type="view", query="garden drill", timestamp=4.0),  # a view says nothing
+          Event(user_id="u3", item_id="i0", type="purchase", timestamp=5.0)]  # no query: nothing to learn
+    engine.add_query_logs([Event(user_id="u9", item_id="i4", type="purchase", query="old query", timestamp=0.5)])
+    ds = Dataset.from_records(items, ev)
+    assert engine.learn_query_logs(ds) == 3
+    cat = {c: engine.catalog.paths[engine.catalog.category[engine.ids.get(i)]] for c, i in (("acc", "i5"), ("w", "i3"))}
+    code = {k: engine.catalog.paths.index(v) for k, v in cat.items()}
+    assert engine.intent.log_counts == {"garden drill": {code["acc"]: 4.0, code["w"]: 2.0}}  # "old query" is gone
+    assert engine.learn_query_logs(ds) == 3  # idempotent: the same events, the same counts
+    assert engine.intent.log_counts == {"garden drill": {code["acc"]: 4.0, code["w"]: 2.0}}
+    res = engine.search("garden drill", k=8, mode="bm25")
+    assert res.query.category[0][0] == cat["acc"]
+
+
+def test_query_logs_fed_from_threads_lose_nothing_and_never_break_a_search(engine, tmp_path):
+    import threading
+
+    errors = []
+
+    def post(n):
+        for k in range(200):
+            engine.add_query_rows([("garden drill", "i5", "click"), (f"q{n}-{k}", "i3", "cart")])
+
+    def read():
+        for _ in range(200):
+            try:
+                engine.search("garden drill", k=3, mode="bm25")
+                engine.intent.save(tmp_path / "intent")
+            except Exception as e:  # noqa: BLE001 - collected and asserted below
+                errors.append(e)
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(4)] + [threading.Thread(target=read)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    acc = engine.catalog.paths.index("Tools > Accessories")
+    assert engine.intent.log_counts["garden drill"] == {acc: 800.0}
+    assert len(engine.intent.log_counts) == 1 + 800
+
+
 @pytest.mark.parametrize("q", ["😀😀😀", "平底锅", "кухня", "x" * 10_000, "drill " * 2000, "iphone 50", "$$$ <> %%%"])
 def test_odd_queries_never_crash(engine, q):
     res = engine.search(q, k=5, facets=True)

@@ -55,8 +55,11 @@ def _paths(settings: Any):
     return settings.path("search", "index"), settings.path("embeddings")
 
 
-def _sync(engine, settings: Any, progress: bool) -> dict[str, int]:
-    """Bring the index in line with the store: upsert new/changed items, remove deleted ones."""
+def _sync(engine, settings: Any, progress: bool, learn_logs: bool = False) -> dict[str, int]:
+    """Bring the index in line with the store: upsert new/changed items, remove deleted ones. Category
+    intent's query logs are rebuilt from the store's events when items changed or `learn_logs` (the index
+    command: events logged since the last run count even when no item changed); stats["query_logs"] is then
+    the number of (query, product) events it learned from."""
     from shopsense.store import open_store
 
     store = open_store(settings.resolved_store_url())
@@ -68,8 +71,8 @@ def _sync(engine, settings: Any, progress: bool) -> dict[str, int]:
         if gone:
             engine.remove(gone)
         stats["removed"] = len(gone)
-        if engine.intent is not None and any(stats[k] for k in ("added", "changed", "removed")):
-            _add_logs(engine, store)
+        if engine.intent is not None and (learn_logs or any(stats[k] for k in ("added", "changed", "removed"))):
+            stats["query_logs"] = _add_logs(engine, store)
     finally:
         close = getattr(store, "close", None)
         if close:
@@ -77,29 +80,17 @@ def _sync(engine, settings: Any, progress: bool) -> dict[str, int]:
     return stats
 
 
-def _add_logs(engine, store) -> None:
+def _add_logs(engine, store) -> int:
     """Click/cart/purchase events that carry a query feed category intent (when the store has them)."""
     try:
         ds = store.load_dataset()
     except Exception:  # noqa: BLE001 - logs are optional for search
-        return
-    from shopsense.types import EVENT_CODES
-
-    w = {EVENT_CODES["click"]: 1.0, EVENT_CODES["cart"]: 2.0, EVENT_CODES["purchase"]: 3.0}
-    ev = ds.events
-    pairs = []
-    for i in range(len(ev)):
-        q = ev.query[i] if ev.query else None
-        t = int(ev.type[i])
-        if q and t in w and ev.item[i] >= 0:
-            row = engine.ids.get(ds.item_vocab.ids[int(ev.item[i])])
-            if row >= 0:
-                pairs.append((q, int(engine.catalog.category[row]), w[t]))
-    engine.intent.log_counts = {}
-    engine.intent.add_logs(pairs)
+        return 0
+    return engine.learn_query_logs(ds)
 
 
-def _engine(settings: Any, rebuild: bool = False, sync: bool = True, progress: bool = True):
+def _engine(settings: Any, rebuild: bool = False, sync: bool = True, progress: bool = True,
+            learn_logs: bool = False):
     from shopsense.errors import DataError
     from shopsense.search.engine import SearchEngine
 
@@ -112,16 +103,19 @@ def _engine(settings: Any, rebuild: bool = False, sync: bool = True, progress: b
         engine = SearchEngine(settings.text, settings.index, settings.search, cache_dir=cache)
     stats = {}
     if sync or len(engine) == 0:
-        stats = _sync(engine, settings, progress)
+        before = engine.intent.snapshot() if engine.intent is not None else None
+        stats = _sync(engine, settings, progress, learn_logs)
         if len(engine) == 0:
             raise DataError("the catalog is empty", hint="run `shopsense ingest --items FILE` first")
         if any(stats.get(k) for k in ("added", "changed", "removed")) or not (folder / "engine.json").exists():
             engine.save(folder)
+        elif engine.intent is not None and engine.intent.snapshot() != before:
+            engine.intent.save(folder / "intent")  # only the query logs changed: the indexes stay as saved
     return engine, stats
 
 
 def cmd_index(args: argparse.Namespace, settings: Any) -> int:
-    engine, stats = _engine(settings, rebuild=args.rebuild)
+    engine, stats = _engine(settings, rebuild=args.rebuild, learn_logs=True)
     print(f"search index: {len(engine)} items ({', '.join(f'{k} {v}' for k, v in stats.items())}) "
           f"-> {_paths(settings)[0]}")
     return 0

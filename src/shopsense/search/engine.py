@@ -15,7 +15,7 @@ import sys
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from shopsense.index.tokens import TokenIndex
 from shopsense.index.topk import tie_keys
 from shopsense.index.vector import VectorIndex
 from shopsense.search.config import SearchConfig
-from shopsense.search.intent import CategoryIntent
+from shopsense.search.intent import LOG_WEIGHTS, CategoryIntent, query_log_pairs
 from shopsense.search.query import ParsedQuery, SpellCorrector, check_query, parse_query
 from shopsense.search.retrieve import Candidates, dense_text, gather, rank
 from shopsense.text.config import TextConfig
@@ -312,20 +312,32 @@ class SearchEngine:
             old = self.intent
             self.intent = CategoryIntent.build(paths, self.encoder, temperature=self.config.intent_temperature)
             if old is not None:
-                self.intent.log_counts = old.log_counts
+                self.intent.log_counts = old.snapshot()
 
     def add_query_logs(self, events: Sequence[Any]) -> int:
-        """Feed click/cart/purchase events that carry a query (Event.query) to category intent."""
+        """Feed click/cart/purchase events that carry a query (Event.query) to category intent; returns how
+        many were used. A live server calls it for every posted event."""
+        return self.add_query_rows((e.query, e.item_id, getattr(e.type, "value", e.type)) for e in events)
+
+    def add_query_rows(self, rows: Iterable[tuple[str | None, str | None, str]]) -> int:
+        """`add_query_logs` over (query, item id, event type) rows (what other servers' live log replays)."""
         if self.intent is None:
             return 0
-        weight = {"click": 1.0, "cart": 2.0, "purchase": 3.0}
         pairs = []
-        for e in events:
-            t = getattr(e.type, "value", e.type)
-            r = self.ids.get(e.item_id) if e.item_id else -1
-            if e.query and t in weight and r >= 0:
-                pairs.append((e.query, int(self.catalog.category[r]), weight[t]))
+        for q, item, t in rows:
+            r = self.ids.get(item) if item else -1
+            if q and t in LOG_WEIGHTS and r >= 0:
+                pairs.append((q, int(self.catalog.category[r]), LOG_WEIGHTS[t]))
         self.intent.add_logs(pairs)
+        return len(pairs)
+
+    def learn_query_logs(self, dataset: Any) -> int:
+        """Rebuild category intent's query logs from every event of `dataset` (a store's whole log): what
+        was learned before is replaced, so running it again on the same events changes nothing."""
+        if self.intent is None:
+            return 0
+        pairs = query_log_pairs(dataset, self.ids.get, lambda r: int(self.catalog.category[r]))
+        self.intent.replace_logs(pairs)
         return len(pairs)
 
     def __len__(self) -> int:
