@@ -118,6 +118,23 @@ def test_event_is_stored_pseudonymised_and_visible_at_once(client, served, sampl
     assert raw == 0
 
 
+def test_a_purchase_after_a_search_teaches_that_query_its_category_at_once(client, served):
+    se = served[1].sources.search_engine
+    q = "zq intent probe"
+    before = client.get("/search", params={"q": q, "n": 5}).json()["parsed"]["category"]
+    shown = {path for path, _ in before}
+    # an item of a category the query's text does not suggest
+    row = next(r for r in range(len(se.ids)) if se.catalog.category[r] >= 0
+               and se.catalog.paths[se.catalog.category[r]] not in shown)
+    item, path = se.ids.ids[row], se.catalog.paths[se.catalog.category[row]]
+    r = client.post("/events", json={"events": [{"user_id": "intent-shopper", "item_id": item, "type": "purchase",
+                                                 "query": q}]})
+    assert r.status_code == 200
+    after = client.get("/search", params={"q": q, "n": 5}).json()
+    # the query's category intent (a soft boost of that category's candidates; engine tests check the boost)
+    assert after["parsed"]["category"][0][0] == path and after["parsed"]["category"][0][1] >= 0.5
+
+
 def test_rejected_requests_store_nothing(client, served, sample_user):
     _, item = sample_user
     before = n_events(served)

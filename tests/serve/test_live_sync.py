@@ -72,3 +72,33 @@ def test_background_sync_thread_picks_events_up(served, sample_user):
         while cb.get("/users/bg-shopper/profile").status_code != 200:
             assert time.time() < deadline, "the other server never saw the event"
             time.sleep(0.05)
+
+
+def test_a_search_learned_on_one_server_reaches_the_others_and_a_restart(served):
+    """Each process has its own search engine: the query behind a posted purchase reaches the other's category
+    intent through the live log, and a server started later learns it from the stored events."""
+    from shopsense.rank.build import build_engine
+    from shopsense.serve.app import create_app
+    from shopsense.store import open_store
+    from shopsense.text.normalize import normalize
+
+    settings, engine_a, store = served
+    engine_b = build_engine(settings, store.load_dataset(), with_search=True, train_ranker=False)
+    a = create_app(settings, engine=engine_a, store=open_store(settings.resolved_store_url()))
+    b = create_app(settings, engine=engine_b, store=open_store(settings.resolved_store_url()))
+    se_a, se_b = engine_a.sources.search_engine, engine_b.sources.search_engine
+    assert se_a is not se_b
+    q, row = "zq synced search", next(r for r in range(len(se_a.ids)) if se_a.catalog.category[r] >= 0)
+    item, code = se_a.ids.ids[row], int(se_a.catalog.category[row])
+    r = TestClient(a).post("/events", json={"events": [
+        {"user_id": "sync-searcher", "item_id": item, "type": "purchase", "query": q},
+        {"user_id": "sync-searcher", "item_id": item, "type": "view", "query": q}]})  # a view teaches nothing
+    assert r.status_code == 200
+    assert se_a.intent.log_counts[normalize(q)] == {code: 3.0}
+    assert normalize(q) not in se_b.intent.log_counts
+    assert b.state.shop.sync.poll() == 2
+    assert se_b.intent.log_counts[normalize(q)] == {code: 3.0}
+    # a server started now rebuilds the logs from the store (what B learned live is not counted twice)
+    create_app(settings, engine=engine_b, store=open_store(settings.resolved_store_url()))
+    assert se_b.intent.log_counts[normalize(q)] == {code: 3.0}
+    assert TestClient(b).get("/search", params={"q": q}).json()["parsed"]["category"][0][0] == se_b.catalog.paths[code]

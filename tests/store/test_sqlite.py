@@ -96,6 +96,29 @@ def test_old_rowid_event_table_is_migrated_without_loss(tmp_path):
     open_store(f"sqlite:///{path}")  # opening again is a no-op
 
 
+def test_live_log_from_before_queries_were_shared_gets_the_column_and_keeps_its_rows(tmp_path):
+    import sqlite3
+
+    from shopsense.types import Event
+
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)
+    con.executescript(
+        "CREATE TABLE live_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, origin TEXT NOT NULL, kind TEXT NOT NULL, "
+        "user_key TEXT, item_id TEXT, type TEXT, ts REAL, created REAL NOT NULL);"
+        "INSERT INTO live_log (origin, kind, user_key, item_id, type, ts, created) "
+        "VALUES ('p1', 'event', 'u1', 'a', 'view', 5.0, 6.0);")
+    con.commit()
+    con.close()
+    s = open_store(f"sqlite:///{path}")
+    assert s.live_since(0) == [(1, "p1", "event", "u1", "a", "view", 5.0, None)]
+    s.upsert_items([Item(item_id="a", title="t")])
+    s.add_new_events([Event(user_id="u2", item_id="a", type="purchase", query="red mug", timestamp=7.0)], origin="p2")
+    assert s.live_since(1) == [(2, "p2", "event", "u2", "a", "purchase", 7.0, "red mug")]
+    s.close()
+    open_store(f"sqlite:///{path}").close()  # opening again is a no-op
+
+
 def test_given_ids_are_unique_whatever_their_time(store):
     store.upsert_items([Item(item_id="a", title="t")])
     assert store.add_events([Event(event_id=11, user_id="u", item_id="a", type="view", timestamp=100.0)]) == 1

@@ -68,6 +68,8 @@ def build_engine(settings: Any, dataset: Dataset, *, search: Any = None, with_se
                                         progress=progress)
         except Exception as e:  # noqa: BLE001 - search falls back to a title match
             log.warning("search index could not be built: %s", e)
+    if search is not None:  # searches that led to clicks / carts / purchases: category intent of those queries
+        info["query_logs"] = search.learn_query_logs(dataset)
     info["search_s"] = round(time.perf_counter() - t0, 2)
     encoder = _cached_encoder(search, settings)
     t1 = time.perf_counter()

@@ -10,7 +10,7 @@ passed in by the caller, so a model swap never loses session state.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -193,6 +193,17 @@ class ServingEngine:
             logging.getLogger(__name__).warning("warm-up failed: %s", e)
 
     # -- real time -----------------------------------------------------------------------------
+    def learn_query_logs(self, dataset: Any) -> int:
+        """Rebuild search's category intent from every logged search that led to a click, cart or purchase
+        in `dataset` (`SearchEngine.learn_query_logs`); 0 without a search index."""
+        se = self.sources.search_engine
+        return se.learn_query_logs(dataset) if se is not None else 0
+
+    def observe_queries(self, rows: Iterable[tuple[str | None, str | None, str]]) -> int:
+        """(query, item id, event type) of posted events: category intent learns from them at once."""
+        se = self.sources.search_engine
+        return se.add_query_rows(rows) if se is not None else 0
+
     def observe(self, rows: list[tuple[str, str | None, str, float]]) -> None:
         """Fold posted events into trending scores (O(len(rows)); the ranking reflects them at once)."""
         m = self.sources.models.get("trending")

@@ -47,6 +47,7 @@ def create_app(settings: Any, engine: Any = None, store: Any = None) -> FastAPI:
             from shopsense.rank.build import build_engine
 
             engine = build_engine(settings, dataset)
+    engine.learn_query_logs(dataset)  # searches logged since the engine was built count too
     engine.warm_up()
     book = ProfileBook(settings.rank.event_weights, settings.rank.profile_recent)
     book.load_dataset(dataset, engine.items.get)

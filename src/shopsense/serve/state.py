@@ -46,6 +46,7 @@ class AppState:
     def reload(self, loader: Callable[[], ServingEngine]) -> ServingEngine:
         """Build/load the new engine *outside* the lock (requests keep being served), then swap."""
         new = loader()
+        new.learn_query_logs(self.store.load_dataset())  # what was logged since it was built
         new.warm_up()  # before it takes traffic
         self.swap(new)
         import gc

@@ -62,11 +62,13 @@ class LiveSync:
                 return 0
             self.seq = rows[-1][0]
             theirs = [r for r in rows if r[1] != self.origin]
-            events = [(u, i, t, ts) for _, _, kind, u, i, t, ts in theirs if kind == "event"]
+            logged = [r for r in theirs if r[2] == "event"]
+            events = [(u, i, t, ts) for _, _, _, u, i, t, ts, _ in logged]
             if events:
                 eng = st.engine
                 st.book.apply(events, lambda i: eng.items.get(i), live=True)
                 eng.observe(events)
+                eng.observe_queries((q, i, t) for _, _, _, _, i, t, _, q in logged)
             for _, _, kind, user, *_ in theirs:
                 if kind == "forget" and user:
                     st.book.forget(user)

@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS item_fills (
 -- after a retention period (the events themselves live in `events`).
 CREATE TABLE IF NOT EXISTS live_log (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, origin TEXT NOT NULL, kind TEXT NOT NULL, user_key TEXT,
-  item_id TEXT, type TEXT, ts REAL, created REAL NOT NULL);
+  item_id TEXT, type TEXT, ts REAL, created REAL NOT NULL, query TEXT);
 CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY, ts REAL, action TEXT, target TEXT, detail TEXT);
 CREATE TABLE IF NOT EXISTS merges (merge_id INTEGER PRIMARY KEY, canonical TEXT, duplicates TEXT, ts REAL, undone REAL);
 """
@@ -75,6 +75,7 @@ class SqliteStore(ReadsMixin, QualityMixin):
             self.conn.execute("PRAGMA temp_store=MEMORY")
             _migrate_events_v1(self.conn)
             self.conn.executescript(SCHEMA)
+            _migrate_live_log_query(self.conn)
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot open SQLite store at {path}: {e} — check the path and that it is a shopsense database") from e
         self.lock = threading.RLock()
@@ -258,10 +259,10 @@ class SqliteStore(ReadsMixin, QualityMixin):
                     new.append(e)
             if origin is not None and new:
                 now = time.time()
-                c.executemany("INSERT INTO live_log (origin, kind, user_key, item_id, type, ts, created) "
-                              "VALUES (?, 'event', ?, ?, ?, ?, ?)",
+                c.executemany("INSERT INTO live_log (origin, kind, user_key, item_id, type, ts, created, query) "
+                              "VALUES (?, 'event', ?, ?, ?, ?, ?, ?)",
                               [(origin, e.user_id, e.item_id, e.type.value if hasattr(e.type, "value") else e.type,
-                                e.timestamp, now) for e in new])
+                                e.timestamp, now, e.query) for e in new])
         return new
 
     # ------------------------------------------------------------------ live log (several servers, one store)
@@ -276,9 +277,9 @@ class SqliteStore(ReadsMixin, QualityMixin):
             return int(self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM live_log").fetchone()[0])
 
     def live_since(self, seq: int, limit: int = 10_000) -> list[tuple]:
-        """(seq, origin, kind, user_key, item_id, type, ts) after `seq`, oldest first."""
+        """(seq, origin, kind, user_key, item_id, type, ts, query) after `seq`, oldest first."""
         with self.lock:
-            return self.conn.execute("SELECT seq, origin, kind, user_key, item_id, type, ts FROM live_log "
+            return self.conn.execute("SELECT seq, origin, kind, user_key, item_id, type, ts, query FROM live_log "
                                      "WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)).fetchall()
 
     def trim_live(self, older_than_s: float) -> int:
@@ -367,6 +368,12 @@ def _insert_interleaved(c: sqlite3.Connection, names: tuple[str, ...], columns: 
         c.executemany(head + ",".join([one] * _ROWS_PER_INSERT), (tuple(flat[j:j + step]) for j in range(0, full, step)))
     if full < len(flat):
         c.executemany(head + one, (tuple(flat[j:j + w]) for j in range(full, len(flat), w)))
+
+
+def _migrate_live_log_query(conn: sqlite3.Connection) -> None:
+    """Stores made before live servers shared the query an event followed get the (empty) column."""
+    if "query" not in {r[1] for r in conn.execute("PRAGMA table_info(live_log)")}:
+        conn.execute("ALTER TABLE live_log ADD COLUMN query TEXT")
 
 
 def _migrate_events_v1(conn: sqlite3.Connection) -> None:
