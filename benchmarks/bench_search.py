@@ -390,10 +390,16 @@ def main(argv=None) -> int:
     ap.add_argument("--setting-seeds", type=int, default=1,
                     help="score each LightGBM setting of the chosen row set by its mean hold-out NDCG@10 over this "
                          "many seeds (1: one seed, as before)")
+    ap.add_argument("--finetune-seed", type=int, default=0,
+                    help="seed of every fine-tune (batch order, initialisation of nothing else): another seed is another "
+                         "draw of the same recipe, to see how far the test figures move with it")
     ap.add_argument("--crossfit", action="store_true",
                     help="also fit the re-ranker on cross-fitted rows (encoders fine-tuned on the other half of "
                          "train; two more fine-tunes) and keep whichever row set scores better on the hold-out")
     a = ap.parse_args(argv)
+    if a.finetune_seed:
+        for kw in FT_GRID.values():
+            kw["seed"] = a.finetune_seed
     if shared_data_dir() is None:
         print("shared data not found (/work/shared/data): nothing to benchmark", file=sys.stderr)
         return 2
@@ -670,7 +676,7 @@ def main(argv=None) -> int:
                                                 f"{tested.config.query_precision})")
         tested._qcache = batch_vecs
         print(markdown_table([full, served]))
-    result = {"encoder": enc.name, "max_queries": a.max_queries,
+    result = {"encoder": enc.name, "max_queries": a.max_queries, "finetune_seed": a.finetune_seed,
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
               "cpus": os.cpu_count(), "loadavg_end": [round(x, 2) for x in os.getloadavg()],
               "rows": [r.row() for r in rows], "best_single": best_single.name,
