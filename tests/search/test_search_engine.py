@@ -105,6 +105,34 @@ def test_query_logs_rebuilt_from_a_dataset_replace_what_was_learned(engine):
     assert res.query.category[0][0] == cat["acc"]
 
 
+def test_a_take_after_a_search_event_counts_for_that_search_offline_and_live(engine):
+    """Shops that log the search apart from the click: the next click / cart / purchase of the same shopper
+    within 30 minutes follows from it, offline (rebuilt from a dataset) and live (posted events) alike."""
+    from shopsense.types import Dataset
+
+    acc = engine.catalog.paths.index("Tools > Accessories")
+    ev = [Event(user_id="ann", type="search", query="garden drill", timestamp=0.0),
+          Event(user_id="ann", item_id="i5", type="view", timestamp=10.0),  # a view takes nothing
+          Event(user_id="ann", item_id="i5", type="purchase", timestamp=60.0),  # follows the search: 3
+          Event(user_id="ann", item_id="i3", type="click", timestamp=70.0),  # one take per search: nothing
+          Event(user_id="bob", type="search", query="garden drill", timestamp=0.0),
+          Event(user_id="bob", item_id="i5", type="click", timestamp=4000.0),  # too late: nothing
+          Event(user_id="cid", type="search", query="garden drill", timestamp=0.0),
+          Event(user_id="dan", item_id="i5", type="cart", timestamp=5.0),  # another shopper's take: nothing
+          Event(user_id="eve", type="search", query="garden drill", timestamp=0.0),
+          Event(user_id="eve", item_id="i3", type="cart", query="hose reel", timestamp=10.0),  # its own query
+          Event(user_id="eve", item_id="i5", type="click", timestamp=20.0)]  # the session ended: nothing
+    water = engine.catalog.paths.index("Garden > Watering")
+    want = {"garden drill": {acc: 3.0}, "hose reel": {water: 2.0}}
+    assert engine.learn_query_logs(Dataset.from_records(make_items(), ev)) == 2
+    assert engine.intent.log_counts == want
+    engine.intent.replace_logs([])
+    assert engine.add_query_logs(sorted(ev, key=lambda e: e.timestamp)) == 2
+    assert engine.intent.log_counts == want
+    engine.intent.pop_search("cid")  # a shopper erased: the pending search is gone
+    assert engine.add_query_logs([Event(user_id="cid", item_id="i5", type="click", timestamp=20.0)]) == 0
+
+
 def test_query_logs_fed_from_threads_lose_nothing_and_never_break_a_search(engine, tmp_path):
     import threading
 
@@ -112,7 +140,8 @@ def test_query_logs_fed_from_threads_lose_nothing_and_never_break_a_search(engin
 
     def post(n):
         for k in range(200):
-            engine.add_query_rows([("garden drill", "i5", "click"), (f"q{n}-{k}", "i3", "cart")])
+            engine.add_query_rows([(f"u{n}", "garden drill", "i5", "click", 1.0),
+                                   (f"u{n}", f"q{n}-{k}", "i3", "cart", 2.0)])
 
     def read():
         for _ in range(200):

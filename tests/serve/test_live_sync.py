@@ -98,7 +98,18 @@ def test_a_search_learned_on_one_server_reaches_the_others_and_a_restart(served)
     assert normalize(q) not in se_b.intent.log_counts
     assert b.state.shop.sync.poll() == 2
     assert se_b.intent.log_counts[normalize(q)] == {code: 3.0}
+    # a search logged apart from the purchase that follows it, posted in two requests
+    q2 = "zq synced session"
+    ca = TestClient(a)
+    assert ca.post("/events", json={"events": [{"user_id": "sync-searcher-2", "type": "search", "query": q2,
+                                                "timestamp": 1_700_000_000}]}).status_code == 200
+    assert ca.post("/events", json={"events": [{"user_id": "sync-searcher-2", "item_id": item, "type": "click",
+                                                "timestamp": 1_700_000_060}]}).status_code == 200
+    assert se_a.intent.log_counts[normalize(q2)] == {code: 1.0}
+    assert b.state.shop.sync.poll() == 2
+    assert se_b.intent.log_counts[normalize(q2)] == {code: 1.0}
     # a server started now rebuilds the logs from the store (what B learned live is not counted twice)
     create_app(settings, engine=engine_b, store=open_store(settings.resolved_store_url()))
     assert se_b.intent.log_counts[normalize(q)] == {code: 3.0}
+    assert se_b.intent.log_counts[normalize(q2)] == {code: 1.0}
     assert TestClient(b).get("/search", params={"q": q}).json()["parsed"]["category"][0][0] == se_b.catalog.paths[code]

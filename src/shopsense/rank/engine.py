@@ -199,10 +199,17 @@ class ServingEngine:
         se = self.sources.search_engine
         return se.learn_query_logs(dataset) if se is not None else 0
 
-    def observe_queries(self, rows: Iterable[tuple[str | None, str | None, str]]) -> int:
-        """(query, item id, event type) of posted events: category intent learns from them at once."""
+    def observe_queries(self, rows: Iterable[tuple[str, str | None, str | None, str, float]]) -> int:
+        """(user, query, item id, event type, time) of posted events, in time order: category intent learns
+        from them at once (`SearchEngine.add_query_rows`)."""
         se = self.sources.search_engine
         return se.add_query_rows(rows) if se is not None else 0
+
+    def forget_searches(self, user: str) -> None:
+        """Drop an erased shopper's pending live search (it names no one else, and is kept nowhere else)."""
+        se = self.sources.search_engine
+        if se is not None and se.intent is not None:
+            se.intent.pop_search(user)
 
     def observe(self, rows: list[tuple[str, str | None, str, float]]) -> None:
         """Fold posted events into trending scores (O(len(rows)); the ranking reflects them at once)."""

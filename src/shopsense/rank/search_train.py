@@ -19,13 +19,14 @@ import numpy as np
 
 from shopsense.rank.features import FEATURES, FeatureContext, featurize, merge
 from shopsense.rank.profile import ProfileBook
+from shopsense.search.intent import SESSION_WINDOW_S
 from shopsense.types import EVENT_CODES, EVENT_NAMES, Dataset
 
 TAKE = {EVENT_CODES["click"], EVENT_CODES["cart"], EVENT_CODES["purchase"]}
 
 
 def search_sessions(dataset: Dataset, weights: dict[str, float], recent: int, lookup: Any,
-                    window: float = 1800.0) -> list[tuple[str, str, str, Any]]:
+                    window: float = SESSION_WINDOW_S) -> list[tuple[str, str, str, Any]]:
     """(user key, query, taken item id, profile before the search) per search followed by a take."""
     ev = dataset.events
     if not ev.query or not (ev.type == EVENT_CODES["search"]).any():

@@ -27,7 +27,7 @@ from shopsense.index.tokens import TokenIndex
 from shopsense.index.topk import tie_keys
 from shopsense.index.vector import VectorIndex
 from shopsense.search.config import SearchConfig
-from shopsense.search.intent import LOG_WEIGHTS, CategoryIntent, query_log_pairs
+from shopsense.search.intent import CategoryIntent, query_log_pairs
 from shopsense.search.query import ParsedQuery, SpellCorrector, check_query, parse_query
 from shopsense.search.retrieve import Candidates, dense_text, gather, rank
 from shopsense.text.config import TextConfig
@@ -315,28 +315,25 @@ class SearchEngine:
                 self.intent.log_counts = old.snapshot()
 
     def add_query_logs(self, events: Sequence[Any]) -> int:
-        """Feed click/cart/purchase events that carry a query (Event.query) to category intent; returns how
-        many were used. A live server calls it for every posted event."""
-        return self.add_query_rows((e.query, e.item_id, getattr(e.type, "value", e.type)) for e in events)
+        """Feed logged events, in time order, to category intent (`add_query_rows`); returns how many
+        clicks / carts / purchases it learned from. A live server calls it for every posted event."""
+        return self.add_query_rows((e.user_id, e.query, e.item_id, getattr(e.type, "value", e.type), e.timestamp)
+                                   for e in events)
 
-    def add_query_rows(self, rows: Iterable[tuple[str | None, str | None, str]]) -> int:
-        """`add_query_logs` over (query, item id, event type) rows (what other servers' live log replays)."""
-        if self.intent is None:
-            return 0
-        pairs = []
-        for q, item, t in rows:
-            r = self.ids.get(item) if item else -1
-            if q and t in LOG_WEIGHTS and r >= 0:
-                pairs.append((q, int(self.catalog.category[r]), LOG_WEIGHTS[t]))
-        self.intent.add_logs(pairs)
-        return len(pairs)
+    def add_query_rows(self, rows: Iterable[tuple[str, str | None, str | None, str, float]]) -> int:
+        """(user, query, item id, event type, time) rows in time order (`CategoryIntent.add_rows`)."""
+        return self.intent.add_rows(rows, self._category_of) if self.intent is not None else 0
+
+    def _category_of(self, item_id: str | None) -> int:
+        r = self.ids.get(item_id) if item_id else -1
+        return int(self.catalog.category[r]) if r >= 0 else -1
 
     def learn_query_logs(self, dataset: Any) -> int:
         """Rebuild category intent's query logs from every event of `dataset` (a store's whole log): what
         was learned before is replaced, so running it again on the same events changes nothing."""
         if self.intent is None:
             return 0
-        pairs = query_log_pairs(dataset, self.ids.get, lambda r: int(self.catalog.category[r]))
+        pairs = query_log_pairs(dataset, self._category_of)
         self.intent.replace_logs(pairs)
         return len(pairs)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
@@ -21,6 +22,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: how much one logged event of each kind says about a query's category
 LOG_WEIGHTS = {"click": 1.0, "cart": 2.0, "purchase": 3.0}
+#: a click / cart / purchase this soon after the same shopper's search is taken to follow from it
+SESSION_WINDOW_S = 1800.0
+#: shoppers whose last search a live server remembers, waiting for what they take next (oldest forgotten first)
+MAX_PENDING_SEARCHES = 100_000
 
 
 class CategoryIntent:
@@ -35,6 +40,7 @@ class CategoryIntent:
         # never changed, so a reader sees one query's counts either before or after an update, never halfway.
         self.log_counts: dict[str, dict[int, float]] = {}
         self._lock = threading.Lock()
+        self._searches: OrderedDict[str, tuple[str, float]] = OrderedDict()  # shopper -> last live search, time
 
     @classmethod
     def build(cls, paths: list[str], encoder, **kw) -> "CategoryIntent":
@@ -62,6 +68,40 @@ class CategoryIntent:
         fresh.add_logs(pairs)
         with self._lock:
             self.log_counts = fresh.log_counts
+
+    def add_rows(self, rows: Iterable[tuple[str, str | None, str | None, str, float]],
+                 category_of: Callable[[str | None], int]) -> int:
+        """Learn from (user, query, item id, event type, time) rows of live events, in time order, by the rules of
+        `query_log_pairs`: a click / cart / purchase counts for the query it carries, or else for the same
+        shopper's `search` shortly before it. `category_of(item_id)` is the item's category code (-1: none).
+        Returns how many takes were learned from."""
+        pairs = []
+        for user, q, item, t, ts in rows:
+            if t == "search":
+                if q:
+                    self.remember_search(user, q, ts)
+            elif t in LOG_WEIGHTS:
+                prior = self.pop_search(user, ts)  # a take ends its shopper's search session either way
+                q, code = q or prior, category_of(item)
+                if q and code >= 0:
+                    pairs.append((q, code, LOG_WEIGHTS[t]))
+        self.add_logs(pairs)
+        return len(pairs)
+
+    def remember_search(self, user: str, query: str, ts: float) -> None:
+        """A shopper's live search: what they click, cart or buy next (within `SESSION_WINDOW_S`) follows it."""
+        with self._lock:
+            self._searches[user] = (query, ts)
+            self._searches.move_to_end(user)
+            while len(self._searches) > MAX_PENDING_SEARCHES:
+                self._searches.popitem(last=False)
+
+    def pop_search(self, user: str, ts: float | None = None) -> str | None:
+        """The query of `user`'s last live search if it was at most `SESSION_WINDOW_S` before `ts`, and forget
+        it (one take per search, as in `query_log_pairs`); `ts=None` only forgets (a shopper erased)."""
+        with self._lock:
+            hit = self._searches.pop(user, None)
+        return hit[0] if hit is not None and ts is not None and ts - hit[1] <= SESSION_WINDOW_S else None
 
     def snapshot(self) -> dict[str, dict[int, float]]:
         with self._lock:
@@ -108,26 +148,43 @@ class CategoryIntent:
         return ci
 
 
-def query_log_pairs(dataset: "Dataset", row_of: Callable[[str], int], category_of: Callable[[int], int]
-                    ) -> list[tuple[str, int, float]]:
-    """(query, category code, weight) of every click / cart / purchase event in `dataset` that carries the
-    query it followed (`Events.query`), for `CategoryIntent.add_logs`. `row_of(item_id)` is the search
-    index row (-1 when the item is not indexed), `category_of(row)` its category code."""
+def query_log_pairs(dataset: "Dataset", category_of: Callable[[str | None], int],
+                    window: float = SESSION_WINDOW_S) -> list[tuple[str, int, float]]:
+    """(query, category code, weight) for `CategoryIntent.add_logs` from the two ways a shop logs what
+    followed a search: a click / cart / purchase that carries its query (`Events.query`), and a `search`
+    event followed by the same shopper's next click / cart / purchase within `window` seconds (the session
+    rule the learned ranker's search groups use, `rank.search_train`). `category_of(item_id)` is the
+    item's category code in the search index (-1: not indexed, or no category)."""
     from shopsense.types import EVENT_CODES
 
     ev = dataset.events
     if not ev.query:
         return []
     weight = {EVENT_CODES[k]: w for k, w in LOG_WEIGHTS.items()}
+    search = EVENT_CODES["search"]
     ids = dataset.item_vocab.ids
     out = []
-    for i, q in enumerate(ev.query):
-        if not q:
-            continue
-        w, item = weight.get(int(ev.type[i])), int(ev.item[i])
-        if w is None or item < 0:
-            continue
-        row = row_of(ids[item])
-        if row >= 0:
-            out.append((q, category_of(row), w))
+
+    def take(q: str, item: int, w: float) -> None:
+        code = category_of(ids[item]) if item >= 0 else -1
+        if code >= 0:
+            out.append((q, code, w))
+
+    has_q = [i for i, q in enumerate(ev.query) if q]
+    for i in has_q:
+        w = weight.get(int(ev.type[i]))
+        if w is not None:
+            take(ev.query[i], int(ev.item[i]), w)
+    searchers = {int(ev.user[i]) for i in has_q if ev.type[i] == search}
+    if searchers:  # sessions: only the events of shoppers who searched, in time order
+        idx = np.flatnonzero(np.isin(ev.user, np.fromiter(searchers, np.int64)))
+        pending: dict[int, tuple[str, float]] = {}  # shopper -> (last search's query, its time)
+        for i in idx[np.argsort(ev.timestamp[idx], kind="stable")].tolist():
+            user, t, ts = int(ev.user[i]), int(ev.type[i]), float(ev.timestamp[i])
+            if t == search and ev.query[i]:
+                pending[user] = (ev.query[i], ts)
+            elif t in weight and user in pending:
+                q, t0 = pending.pop(user)
+                if ts - t0 <= window and not ev.query[i]:  # a take that names its query was counted above
+                    take(q, int(ev.item[i]), weight[t])
     return out

@@ -89,7 +89,8 @@ def router() -> APIRouter:
         rows = [(e.user_id, e.item_id, e.type.value, e.timestamp) for e in sorted(fresh, key=lambda e: e.timestamp)]
         st.book.apply(rows, lambda i: st.engine.items.get(i), live=True)
         eng.observe(rows)
-        eng.observe_queries((e.query, e.item_id, e.type.value) for e in fresh)
+        eng.observe_queries((e.user_id, e.query, e.item_id, e.type.value, e.timestamp)
+                            for e in sorted(fresh, key=lambda e: e.timestamp))
         with st.events_lock:
             st.events_accepted += len(events)
         return {"accepted": len(events), "stored_new": new, "applied_ms": round((time.perf_counter() - t0) * 1000, 2)}

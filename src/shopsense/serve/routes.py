@@ -197,6 +197,7 @@ def admin_router() -> APIRouter:
         key = st.pseudo.user(user)
         n = st.store.delete_user(key)
         had = st.book.forget(key)
+        st.engine.forget_searches(key)
         if st.sync:
             st.store.log_live(st.sync.origin, "forget", key)  # and from the other server processes' memory
         return {"events_deleted": n, "profile_dropped": had}

@@ -68,10 +68,11 @@ class LiveSync:
                 eng = st.engine
                 st.book.apply(events, lambda i: eng.items.get(i), live=True)
                 eng.observe(events)
-                eng.observe_queries((q, i, t) for _, _, _, _, i, t, _, q in logged)
+                eng.observe_queries((u, q, i, t, ts) for _, _, _, u, i, t, ts, q in logged)
             for _, _, kind, user, *_ in theirs:
                 if kind == "forget" and user:
                     st.book.forget(user)
+                    st.engine.forget_searches(user)
                 elif kind == "reload":
                     from shopsense.rank.build import current_folder, load_engine
 
