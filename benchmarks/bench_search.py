@@ -36,7 +36,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from shopsense.evaluate.search_eval import evaluate_rankings, markdown_table  # noqa: E402
 from shopsense.index.config import IndexConfig  # noqa: E402
 from shopsense.index.lexical import LexicalIndex  # noqa: E402
-from shopsense.index.topk import tie_keys, top_positive  # noqa: E402
+from shopsense.index.topk import tie_keys, top_k, top_positive  # noqa: E402
 from shopsense.ingest.adapters import load_homedepot, shared_data_dir  # noqa: E402
 from shopsense.search.config import SearchConfig  # noqa: E402
 from shopsense.search.engine import SearchEngine  # noqa: E402
@@ -174,13 +174,12 @@ def dense_exact_runs(enc, j, split, qids, k=100):
     P = ce.encode([item_text(it, tc.item_fields, tc.max_chars) for it in j.items], progress=True)
     Q = ce.encode([" ".join(j.queries[split][q].split()) for q in qids], progress=False)
     ids = [it.item_id for it in j.items]
+    tie = tie_keys(ids)  # ties as the engine breaks them (index.topk), not as argpartition happens to
     runs = {}
     for s in range(0, len(qids), 250):
         S = Q[s:s + 250] @ P.T
-        top = np.argpartition(-S, k, axis=1)[:, :k]
         for r, q in enumerate(qids[s:s + 250]):
-            o = top[r][np.argsort(-S[r, top[r]], kind="stable")]
-            runs[q] = [ids[t] for t in o]
+            runs[q] = [ids[t] for t in top_k(S[r], k, tie)]
     return runs
 
 
