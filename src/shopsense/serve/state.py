@@ -46,7 +46,9 @@ class AppState:
     def reload(self, loader: Callable[[], ServingEngine]) -> ServingEngine:
         """Build/load the new engine *outside* the lock (requests keep being served), then swap."""
         new = loader()
-        new.learn_query_logs(self.store.load_dataset())  # what was logged since it was built
+        # what was logged since it was built (an event posted between this read and the swap reaches the old
+        # engine's intent only: the next reload or search-index learns it)
+        new.learn_query_logs(self.store.load_dataset())
         new.warm_up()  # before it takes traffic
         self.swap(new)
         import gc
