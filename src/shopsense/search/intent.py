@@ -49,14 +49,8 @@ class CategoryIntent:
 
     def add_logs(self, pairs: Iterable[tuple[str, int, float]]) -> None:
         """(query, category code, weight) triples from click (1) / cart / purchase (e.g. 3) events."""
-        by_query: dict[str, dict[int, float]] = {}
-        for q, code, w in pairs:
-            if code < 0:
-                continue
-            d = by_query.setdefault(normalize(q), {})
-            d[code] = d.get(code, 0.0) + w
         with self._lock:
-            for q, add in by_query.items():
+            for q, add in _counts(pairs).items():
                 d = dict(self.log_counts.get(q, {}))
                 for code, w in add.items():
                     d[code] = d.get(code, 0.0) + w
@@ -64,10 +58,9 @@ class CategoryIntent:
 
     def replace_logs(self, pairs: Iterable[tuple[str, int, float]]) -> None:
         """Forget every logged count and learn `pairs` instead (a rebuild from the whole event log)."""
-        fresh = CategoryIntent([], None)
-        fresh.add_logs(pairs)
+        counts = _counts(pairs)
         with self._lock:
-            self.log_counts = fresh.log_counts
+            self.log_counts = counts
 
     def add_rows(self, rows: Iterable[tuple[str, str | None, str | None, str, float]],
                  category_of: Callable[[str | None], int]) -> int:
@@ -146,6 +139,16 @@ class CategoryIntent:
         ci = cls(meta["paths"], np.load(vp) if vp.exists() else None, meta["temperature"], meta["log_weight"])
         ci.log_counts = {q: {int(c): w for c, w in d.items()} for q, d in meta["log_counts"].items()}
         return ci
+
+
+def _counts(pairs: Iterable[tuple[str, int, float]]) -> dict[str, dict[int, float]]:
+    """{normalised query: {category code: summed weight}}; pairs without a category (-1) are skipped."""
+    out: dict[str, dict[int, float]] = {}
+    for q, code, w in pairs:
+        if code >= 0:
+            d = out.setdefault(normalize(q), {})
+            d[code] = d.get(code, 0.0) + w
+    return out
 
 
 def query_log_pairs(dataset: "Dataset", category_of: Callable[[str | None], int],

@@ -86,11 +86,11 @@ def router() -> APIRouter:
         # a re-sent event is stored once and counted once; new ones go to the live log for other servers
         fresh = st.store.add_new_events(events, origin=st.sync.origin if st.sync else None)
         new = len(fresh)
-        rows = [(e.user_id, e.item_id, e.type.value, e.timestamp) for e in sorted(fresh, key=lambda e: e.timestamp)]
+        in_time = sorted(fresh, key=lambda e: e.timestamp)
+        rows = [(e.user_id, e.item_id, e.type.value, e.timestamp) for e in in_time]
         st.book.apply(rows, lambda i: st.engine.items.get(i), live=True)
         eng.observe(rows)
-        eng.observe_queries((e.user_id, e.query, e.item_id, e.type.value, e.timestamp)
-                            for e in sorted(fresh, key=lambda e: e.timestamp))
+        eng.observe_queries((e.user_id, e.query, e.item_id, e.type.value, e.timestamp) for e in in_time)
         with st.events_lock:
             st.events_accepted += len(events)
         return {"accepted": len(events), "stored_new": new, "applied_ms": round((time.perf_counter() - t0) * 1000, 2)}
