@@ -75,8 +75,9 @@ class CategoryIntent:
                     self.remember_search(user, q, ts)
             elif t in LOG_WEIGHTS:
                 prior = self.pop_search(user, ts)  # a take ends its shopper's search session either way
-                q, code = q or prior, category_of(item)
-                if q and code >= 0:
+                q = q or prior
+                code = category_of(item) if q else -1  # most posted takes follow no search: no lookup
+                if code >= 0:
                     pairs.append((q, code, LOG_WEIGHTS[t]))
         self.add_logs(pairs)
         return len(pairs)
