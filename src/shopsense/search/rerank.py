@@ -36,8 +36,8 @@ FEATURES = ["bm25", "bm25_rel", "bm25_rank", "cos", "cos_gap", "dense_rank", "ov
 SOFT = FEATURES.index("soft_recall")
 # Features along which a better match must never score lower (+1) or higher (-1), for `Reranker.fit(monotone=
 # True)`: more of the query's terms or weight in the title, a higher BM25 or cosine, a phrase hit. Our own
-# prior, written by hand: with ~6k training queries the trees otherwise learn dips (e.g. a band of BM25 scores
-# ranked below lower ones) that do not carry to new queries. On the Home Depot train queries (fine-tuned engine's
+# prior, written by hand: unconstrained trees fitted on a few thousand queries do learn dips (a band of BM25
+# scores ranked below lower ones; the test shows one), which a shop cannot explain to its buyers. On the Home Depot train queries (fine-tuned engine's
 # dumped rows) the constraint read +0.0017 NDCG@10 on the hold-out (6 seeds) and +0.0007 / +0.0000 in 5-fold CV
 # (extra trees / L2 + extra trees): a prior that costs nothing, not a measured gain (benchmarks/results/search.md,
 # twenty-second session). The benchmark offers it as a grid setting and lets the hold-out choose.
