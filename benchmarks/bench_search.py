@@ -526,8 +526,9 @@ def main(argv=None) -> int:
                 # session); on the fine-tuned engine's hold-out it then trailed the pair (runs W, X: results/search.md)
                 dict(n_estimators=150, num_leaves=31, learning_rate=0.1, lambda_l2=10.0, extra_trees=True,
                      feature_fraction=0.5, bagging_fraction=0.7)]
-    # monotone twins of the last three regularised settings (twenty-second session, run AA's dumped rows: hold-out +0.0017 over
-    # 6 seeds, 5-fold CV over all train queries +0.0007 / +0.0000; results/search.md); same trees, same prediction cost
+    # monotone twins of the last three regularised settings (twenty-second session, run AA's dumped rows: hold-out
+    # +0.0017 over 6 seeds, 5-fold CV over all train queries +0.0007 / +0.0000; results/search.md); same trees, same
+    # prediction cost
     lgb_grid += [{**p, "monotone": True} for p in lgb_grid[-3:]]
     # re-rank depth first (default LightGBM settings), then the LightGBM grid at the chosen depth
     depth_hold, best_depth = {}, None

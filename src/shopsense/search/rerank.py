@@ -37,10 +37,11 @@ SOFT = FEATURES.index("soft_recall")
 # Features along which a better match must never score lower (+1) or higher (-1), for `Reranker.fit(monotone=
 # True)`: more of the query's terms or weight in the title, a higher BM25 or cosine, a phrase hit. Our own
 # prior, written by hand: unconstrained trees fitted on a few thousand queries do learn dips (a band of BM25
-# scores ranked below lower ones; the test shows one), which a shop cannot explain to its buyers. On the Home Depot train queries (fine-tuned engine's
-# dumped rows) the constraint read +0.0017 NDCG@10 on the hold-out (6 seeds) and +0.0007 / +0.0000 in 5-fold CV
-# (extra trees / L2 + extra trees): a prior that costs nothing, not a measured gain (benchmarks/results/search.md,
-# twenty-second session). The benchmark offers it as a grid setting and lets the hold-out choose.
+# scores ranked below lower ones; the test shows one), which a shop cannot explain to its buyers. On the Home
+# Depot train queries (fine-tuned engine's dumped rows) the constraint read +0.0017 NDCG@10 on the hold-out
+# (6 seeds) and +0.0007 / +0.0000 in 5-fold CV (extra trees / L2 + extra trees): a prior that costs nothing, not a
+# measured gain (benchmarks/results/search.md, twenty-second session). The benchmark offers it as a grid setting
+# and lets the hold-out choose.
 MONOTONE = {"bm25": 1, "bm25_rel": 1, "cos": 1, "cos_gap": 1, "fused": 1, "overlap": 1, "idf_cov": 1,
             "raw_cov": 1, "soft_recall": 1, "soft_f": 1, "phrase": 1, "n_missing": -1, "max_idf_missing": -1}
 
