@@ -552,11 +552,12 @@ def main(argv=None) -> int:
     log(f"   chosen re-rank depth {depth}")
     timings["reranker_depths"] = time.time() - t6
     # feature set: v2 (the first 34), v3 (+ the product-type head features), v4 (+ the soft term match of token
-    # vectors), each by its mean hold-out NDCG@10 over seeds of the first grid setting on these rows (one seed
-    # moves by ~0.003; with 3 seeds two runs on the same fine-tuned encoder disagreed, v4 - v3 = +0.0026 and 0.0000,
-    # thirteenth session, so at least 6 seeds); the rest of step 6 uses it
+    # vectors), v5 (+ the neighbour features, twenty-third session), each by its mean hold-out NDCG@10 over seeds of
+    # the first grid setting on these rows (one seed moves by ~0.003; with 3 seeds two runs on the same fine-tuned
+    # encoder disagreed, v4 - v3 = +0.0026 and 0.0000, thirteenth session, so at least 6 seeds); the rest of step 6
+    # uses it
     fsets = {"v2": FEATURES[:FEATURES.index("cos_rank") + 1], "v3": FEATURES[:FEATURES.index("soft_recall")],
-             "v4": list(FEATURES)}
+             "v4": FEATURES[:FEATURES.index("nb_mean")], "v5": list(FEATURES)}
     fs_hold = {}
     for fname, fl in fsets.items():
         t = time.time()
@@ -580,7 +581,7 @@ def main(argv=None) -> int:
         scored = []
         for p in lgb_grid:
             t = time.time()
-            m = m0 if p == lgb_grid[0] and rows_name == "same encoder" and fset == "v4" \
+            m = m0 if p == lgb_grid[0] and rows_name == "same encoder" and fset == "v5" \
                 else Reranker(features=feats).fit(Xr, yr, gr, **p)
             nd = evaluate_rankings(rerank_runs(m, hfeats, depth), qh).ndcg
             scored.append({**p, "rows": rows_name, "ndcg": nd})

@@ -320,3 +320,43 @@ def test_head_features_follow_the_title_type_and_reload(tmp_path):
         sq = [e.ids.ids[int(cq.rows[o])] for o in oq].index("saw")
         Xq = features(e, cq, oq, "saw for tile")  # tokens "saw", "tile" ("for" is a stop word)
         assert Xq[sq, FEATURES.index("head_from_end")] == 1.0 and Xq[sq, FEATURES.index("head_pair")] == 1.0
+
+
+def test_neighbour_features_say_what_their_definition_says_and_follow_the_engine(tmp_path):
+    """v5: each candidate's nearest catalog items (`index.neighbours`) against the query's BM25 scores of the
+    whole catalog. Checked column by column against the definition, through an update and a reload; an engine
+    that keeps no neighbour lists leaves the columns missing."""
+    from shopsense.index.config import IndexConfig
+
+    items = [Item(item_id="a", title="acme cordless drill kit"), Item(item_id="b", title="acme cordless drill"),
+             Item(item_id="c", title="acme cordless drill with case"), Item(item_id="d", title="garden hose reel"),
+             Item(item_id="e", title="garden hose nozzle"), Item(item_id="f", title="red garden rake")]
+    eng = SearchEngine.build(items, index=IndexConfig(neighbours=2), encoder=HashingEncoder())
+    eng.upsert([Item(item_id="g", title="acme drill case")])
+    eng.remove(["f"])
+    folder = eng.save(tmp_path / "e")
+    nb = FEATURES.index("nb_mean")
+    for e in (eng, SearchEngine.load(folder, encoder=HashingEncoder())):
+        assert e.ids.get("f") not in e.neighbours.rows and (e.neighbours.rows[e.ids.get("f")] == -1).all()
+        cand = e.candidates(e.parse("cordless drill case"))
+        order = np.argsort(-cand.score, kind="stable")
+        X = features(e, cand, order, "cordless drill case")
+        rows = cand.rows[order]
+        toks = set(cand.tokens)
+        for j, r in enumerate(rows.tolist()):
+            nbr = [n for n in e.neighbours.rows[r].tolist() if n >= 0]
+            s = cand.lex_all[nbr] / cand.lex_all.max()
+            sims = e.neighbours.sims[r][:len(nbr)]
+            held = set(e.lexical.docs[r]).union(*(e.lexical.docs[n] for n in nbr))
+            want = [s.mean(), s.max(), (s * sims).sum() / sims.sum(), (s > 0).mean(), np.isin(nbr, rows).mean(),
+                    len(toks & held) / len(toks), sims.mean()]
+            np.testing.assert_allclose(X[j, nb:], want, rtol=1e-5, atol=1e-6)
+        by_id = {e.ids.ids[r]: j for j, r in enumerate(rows.tolist())}
+        # "acme cordless drill" lacks "case", which its neighbours hold; the hose's neighbours hold no query term
+        assert X[by_id["b"], FEATURES.index("nb_cov")] == 1.0
+        if "d" in by_id:
+            assert X[by_id["d"], FEATURES.index("nb_pos")] < X[by_id["b"], FEATURES.index("nb_pos")]
+    off = SearchEngine.build(items, index=IndexConfig(neighbours=0), encoder=HashingEncoder())
+    cand = off.candidates(off.parse("cordless drill"))
+    assert off.neighbours is None
+    assert np.isnan(features(off, cand, np.arange(len(cand.rows)), "cordless drill")[:, nb:]).all()

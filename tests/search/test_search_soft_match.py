@@ -143,8 +143,9 @@ def test_reranker_without_soft_columns_skips_the_token_match(minilm, tmp_path):
     cand = eng.candidates(parsed)
     idx = np.arange(len(cand.rows))
     full, lean = features(eng, cand, idx, parsed.raw), features(eng, cand, idx, parsed.raw, soft=False)
-    assert not np.isnan(full[:, SOFT:]).any() and np.isnan(lean[:, SOFT:]).all()
+    assert not np.isnan(full[:, SOFT:SOFT + 6]).any() and np.isnan(lean[:, SOFT:SOFT + 6]).all()
     np.testing.assert_array_equal(full[:, :SOFT], lean[:, :SOFT])
+    np.testing.assert_array_equal(full[:, SOFT + 6:], lean[:, SOFT + 6:])  # the neighbour columns too
     y = (idx % 2 == 0).astype(int)
     v3 = Reranker(features=FEATURES[:SOFT]).fit(np.vstack([full, full]), np.tile(y, 2), [len(idx)] * 2,
                                                 n_estimators=5)

@@ -33,6 +33,9 @@ class IndexConfig(ComponentConfig):
                                    "near-miss hits) differ from build to build")
     exact_below: float = Field(0.05, ge=0, le=1, description="filters keeping fewer than this share of the "
                                                              "catalog switch the vector search to exact")
+    neighbours: int = Field(10, ge=0, le=100, description="keep each item's this many nearest catalog items "
+                            "(encoder space) for the re-ranker's neighbour features: do similar items match the "
+                            "query? (0: off; index.neighbours)")
     token_dims: int = Field(128, ge=0, le=1024, description="keep each title's contextual token vectors, projected "
                             "to this many principal components, for the re-ranker's soft term match (0: off; "
                             "128 of 384 matched the full vectors on the Home Depot hold-out)")

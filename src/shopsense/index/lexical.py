@@ -78,10 +78,15 @@ class LexicalIndex:
             return np.zeros(n, np.float32)
         return np.asarray(bm.get_scores_from_ids(ids), dtype=np.float32)[:n]
 
-    def matched(self, row: int, query_tokens: Sequence[str]) -> list[str]:
+    @property
+    def doc_sets(self) -> list[frozenset[str]]:
+        """Each row's distinct tokens, built once and kept until the next change."""
         if self._doc_sets is None:
             self._doc_sets = [frozenset(d) for d in self.docs]
-        ds = self._doc_sets[row]
+        return self._doc_sets
+
+    def matched(self, row: int, query_tokens: Sequence[str]) -> list[str]:
+        ds = self.doc_sets[row]
         return [t for t in dict.fromkeys(query_tokens) if t in ds]
 
     def doc_freq(self) -> dict[str, int]:

@@ -23,6 +23,7 @@ from shopsense.errors import DataError, UnknownIdError
 from shopsense.index.catalog import Catalog, Filters
 from shopsense.index.config import IndexConfig
 from shopsense.index.lexical import LexicalIndex
+from shopsense.index.neighbours import NeighbourIndex
 from shopsense.index.tokens import TokenIndex
 from shopsense.index.topk import tie_keys
 from shopsense.index.vector import VectorIndex
@@ -72,6 +73,7 @@ class SearchEngine(QueryVectors):
         self.lexical = LexicalIndex(self.index_config)
         self.vector: VectorIndex | None = None
         self.tokens: TokenIndex | None = None  # titles' token vectors (re-ranker soft match); None when off
+        self.neighbours: NeighbourIndex | None = None  # nearest catalog items (re-ranker features); None when off
         self.catalog = Catalog()
         self.intent: CategoryIntent | None = None
         self.vocab: dict[str, int] = {}
@@ -147,6 +149,9 @@ class SearchEngine(QueryVectors):
         if self.vector is None:
             self.vector = VectorIndex(vecs.shape[1], self.index_config)
         self.vector.upsert(np.asarray(rows), vecs)
+        if self.index_config.neighbours:
+            self.neighbours = self.neighbours or NeighbourIndex(self.index_config.neighbours)
+            self.neighbours.update(self.vector, np.asarray(rows), self.tie)
         if self.index_config.token_dims and hasattr(self.encoder, "encode_tokens"):
             lists = self._token_encoder().encode_tokens([it.title for it in its], progress=progress)
             if self.tokens is None and any(len(t) for t in lists):
@@ -172,6 +177,8 @@ class SearchEngine(QueryVectors):
         self.lexical.remove(rows)
         if self.vector is not None:
             self.vector.remove(np.asarray(rows))
+            if self.neighbours is not None:
+                self.neighbours.remove(self.vector, np.asarray(rows), self.tie)
         if self.tokens is not None:
             self.tokens.remove(rows)
         self.catalog.remove(rows)

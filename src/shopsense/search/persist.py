@@ -13,6 +13,7 @@ from shopsense.errors import DataError
 from shopsense.index.catalog import Catalog
 from shopsense.index.config import IndexConfig
 from shopsense.index.lexical import LexicalIndex
+from shopsense.index.neighbours import NeighbourIndex
 from shopsense.index.tokens import TokenIndex
 from shopsense.index.vector import VectorIndex
 from shopsense.search.config import SearchConfig
@@ -38,6 +39,8 @@ def save_engine(eng: "SearchEngine", folder: str | Path) -> Path:
         eng.intent.save(folder / "intent")
     if eng.tokens is not None:
         eng.tokens.save(folder / "tokens")
+    if eng.neighbours is not None:
+        eng.neighbours.save(folder / "neighbours")
     if eng.reranker is not None:
         eng.reranker.save(folder / "reranker")
     np.save(folder / "alive.npy", eng.alive)
@@ -63,6 +66,7 @@ def load_engine(cls: type["SearchEngine"], folder: str | Path, encoder=None, cac
                         hint="rebuild the index")
     meta["index"].setdefault("ann_dtype", "f32")  # saved before the setting: f32 graphs
     meta["index"].setdefault("token_dims", 0)  # saved before token vectors: none (not just for new items)
+    meta["index"].setdefault("neighbours", 0)  # saved before neighbour lists: none
     eng = cls(TextConfig.model_validate(meta["text"]), IndexConfig.model_validate(meta["index"]),
               search or SearchConfig.model_validate(meta["search"]), encoder, cache_dir)
     if encoder is not None and encoder.name != meta["encoder"]:
@@ -79,6 +83,8 @@ def load_engine(cls: type["SearchEngine"], folder: str | Path, encoder=None, cac
         eng.intent = CategoryIntent.load(folder / "intent")
     if (folder / "tokens").exists():
         eng.tokens = TokenIndex.load(folder / "tokens")
+    if (folder / "neighbours").exists():
+        eng.neighbours = NeighbourIndex.load(folder / "neighbours")
     if (folder / "reranker").exists():
         from shopsense.search.rerank import Reranker
 

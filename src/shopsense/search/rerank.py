@@ -32,8 +32,14 @@ FEATURES = ["bm25", "bm25_rel", "bm25_rank", "cos", "cos_gap", "dense_rank", "ov
             # v4 (twelfth session): soft term match of the query's and the title's contextual token vectors
             # (`index.tokens`), and the row's gap to the candidate set's best; NaN (missing) when the engine
             # keeps no token vectors
-            "soft_recall", "soft_worst", "soft_precision", "soft_f", "soft_recall_gap", "soft_worst_gap"]
+            "soft_recall", "soft_worst", "soft_precision", "soft_f", "soft_recall_gap", "soft_worst_gap",
+            # v5 (twenty-third session): how well the candidate's nearest catalog items (`index.neighbours`) match
+            # the query: their mean / best / cosine-weighted BM25 relative to the query's best, the share of them
+            # with any match, the share that are candidates too, the share of query terms the candidate or one
+            # of them holds, their mean cosine to it; NaN (missing) when the engine keeps no neighbour lists
+            "nb_mean", "nb_max", "nb_wmean", "nb_pos", "nb_incand", "nb_cov", "nb_sim"]
 SOFT = FEATURES.index("soft_recall")
+NB = FEATURES.index("nb_mean")
 # Features along which a better match must never score lower (+1) or higher (-1), for `Reranker.fit(monotone=
 # True)`: more of the query's terms or weight in the title, a higher BM25 or cosine, a phrase hit. Our own
 # prior, written by hand: unconstrained trees fitted on a few thousand queries do learn dips (a band of BM25
@@ -130,7 +136,41 @@ def features(engine: "SearchEngine", cand: "Candidates", idx: np.ndarray, query:
             X[:, SOFT + 4:SOFT + 6] = m[:, :2] - m[:, :2].max(0)
         else:
             X[:, SOFT:SOFT + 6] = np.nan
+        X[:, NB:] = _neighbour_features(engine, cand, idx, uq)
     return X
+
+
+def _neighbour_features(engine: "SearchEngine", cand: "Candidates", idx: np.ndarray, uq: list[str]) -> np.ndarray:
+    """The v5 columns (see FEATURES): a gather over the (rows, k) neighbour table, one pass over the
+    query's BM25 scores of the whole catalog, which retrieval computed anyway."""
+    out = np.full((len(idx), len(FEATURES) - NB), np.nan, np.float32)
+    nbi = engine.neighbours
+    if nbi is None or cand.lex_all is None or not len(idx):
+        return out
+    rows = cand.rows[idx]
+    nbr, sims = nbi.rows[rows], nbi.sims[rows]
+    ok = nbr >= 0
+    cnt = ok.sum(1)
+    safe = np.maximum(cnt, 1)
+    top = float(cand.lex_all.max()) if len(cand.lex_all) else 0.0
+    s = np.where(ok, cand.lex_all[np.maximum(nbr, 0)], 0.0) / (top if top > 0 else 1.0)
+    w = np.where(ok, np.maximum(sims, 0.0), 0.0)
+    out[:, 0] = s.sum(1) / safe
+    out[:, 1] = s.max(1)
+    out[:, 2] = (s * w).sum(1) / np.maximum(w.sum(1), 1e-9)
+    out[:, 3] = ((s > 0) & ok).sum(1) / safe
+    out[:, 4] = (np.isin(nbr, rows) & ok).sum(1) / safe
+    if uq:  # query terms the candidate lacks but a neighbour holds count as covered
+        sets = engine.lexical.doc_sets
+        for j, (r, nb) in enumerate(zip(rows.tolist(), nbr.tolist())):
+            miss = [t for t in uq if t not in sets[r]]
+            if miss:
+                held = [n for n in nb if n >= 0]
+                miss = [t for t in miss if not any(t in sets[n] for n in held)]
+            out[j, 5] = 1.0 - len(miss) / len(uq)
+    out[:, 6] = np.where(ok, sims, 0.0).sum(1) / safe
+    out[cnt == 0] = np.nan
+    return out
 
 
 class Reranker:
@@ -153,7 +193,7 @@ class Reranker:
             raise DataError(f"re-ranker features {unknown} are not computed by this version",
                             hint=f"known features: {FEATURES}")
         self._cols = np.array([FEATURES.index(f) for f in self.features])
-        self.uses_soft = any(FEATURES.index(f) >= SOFT for f in self.features)
+        self.uses_soft = any(f.startswith("soft_") for f in self.features)
         self._boosters: list = []
 
     @property

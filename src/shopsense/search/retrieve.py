@@ -33,6 +33,7 @@ class Candidates:
     qvec: np.ndarray | None = None
     qtext: str = ""  # the text the query vector encodes (the re-ranker's soft term match reads its tokens)
     categories: dict[int, float] = field(default_factory=dict)
+    lex_all: np.ndarray | None = None  # BM25 score of every row, before filters (the neighbour features read it)
 
     @property
     def score(self) -> np.ndarray:
@@ -52,9 +53,9 @@ def gather(engine: "SearchEngine", parsed: ParsedQuery, filters: Filters | None,
     toks = engine.lexical.tokenize(parsed.text)
     n = len(engine.alive)
     lex_rows = np.zeros(0, np.int64)
-    s_lex = None
+    s_lex = lex_all = None
     if mode in ("hybrid", "bm25"):
-        s_lex = engine.lexical.scores(toks)
+        s_lex = lex_all = engine.lexical.scores(toks)
         if mask is not engine.alive or not engine.alive.all():
             s_lex = np.where(mask, s_lex, 0.0).astype(np.float32)
         n_lex = c.n_lexical if mode == "hybrid" else max(c.n_lexical, c.rerank_depth)
@@ -98,7 +99,7 @@ def gather(engine: "SearchEngine", parsed: ParsedQuery, filters: Filters | None,
                     cats[int(i)] = float(p[i])
             parsed.category = [(engine.intent.paths[i], round(v, 4)) for i, v in cats.items()]
     return Candidates(rows, lex, cos, lex_rank, dense_rank, fused, boost, toks, result, mode, qv,
-                      qtext=dense_text(parsed), categories=cats)
+                      qtext=dense_text(parsed), categories=cats, lex_all=lex_all)
 
 
 def rank(engine: "SearchEngine", parsed: ParsedQuery, cand: Candidates, k: int, reranker=None) -> ItemList:
