@@ -137,6 +137,8 @@ def main(argv=None) -> int:
                          (f"hybrid + QU + re-ranker{tag}", dict(rerank=True, threads=n, precision=p))]
     if engine.tokens is not None:  # the soft term match's cost: the same re-ranker with the engine's token vectors off
         variants += [("hybrid + QU + re-ranker, token vectors off (baseline)", dict(rerank=True, notok=True))]
+    if engine.neighbours is not None:  # the neighbour features' cost: the same re-ranker with the lists off
+        variants += [("hybrid + QU + re-ranker, neighbour lists off (baseline)", dict(rerank=True, nonb=True))]
     variants += [("BM25 only", dict(mode="bm25", rerank=False)),
                 ("hybrid + QU + re-ranker, query vectors pre-encoded", dict(rerank=True, pre=True))]
     from threadpoolctl import threadpool_limits
@@ -152,9 +154,11 @@ def main(argv=None) -> int:
             engine.encode_queries([engine.parse(q).dense_text for q in warm + qs])
         if kw.get("rerank") and engine.reranker is None:
             continue
-        tokens = engine.tokens
+        tokens, neighbours = engine.tokens, engine.neighbours
         if kw.pop("notok", False):
             engine.tokens = None  # the model reads the six columns as missing values
+        if kw.pop("nonb", False):
+            engine.neighbours = None  # the seven v5 columns missing, likewise
         threads, precision = kw.pop("threads", None), kw.pop("precision", None)
         if threads is not None and threads != engine.config.query_threads:
             engine.config.query_threads, engine._qencoder = threads, None  # rebuilt with that many threads
@@ -172,7 +176,7 @@ def main(argv=None) -> int:
                 t0 = time.perf_counter()
                 enc.encode([q])
                 enc_t.append(time.perf_counter() - t0)
-        engine.tokens = tokens
+        engine.tokens, engine.neighbours = tokens, neighbours
         res[name] = {"p50_ms": pct(total, 50), "p99_ms": pct(total, 99), "mean_ms": float(np.mean(total) * 1000)}
         if enc_t:
             res[name]["query_encode_p50_ms"] = pct(enc_t, 50)
