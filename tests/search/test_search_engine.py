@@ -223,3 +223,28 @@ def test_results_do_not_depend_on_the_order_the_catalog_was_loaded_in():
         assert len(a.items.ids) == 5 and a.items.ids == b.items.ids, mode
     key = {i: k for i, k in zip(fwd.ids.ids, fwd.tie.tolist()) if i != "x"}
     assert fwd.search("garden hose", k=5, mode="bm25").items.ids == sorted(key, key=key.get)[:5]
+
+
+def test_neighbour_lists_after_updates_equal_a_fresh_build(tmp_path):
+    """The re-ranker's neighbour lists follow the catalog through upserts and removals (and a save / load):
+    each item's nearest items are those of an engine built from the final catalog in another order."""
+    from shopsense.index.config import IndexConfig
+
+    cfg, items = IndexConfig(neighbours=3), make_items()
+    eng = SearchEngine.build(items, index=cfg, encoder=HashingEncoder(), cache_dir=tmp_path / "a")
+    changed = items[3].model_copy(update={"title": "Cordless drill hose adapter"})
+    eng.upsert([changed, Item(item_id="new", title="Drill press bench top", price=199.0)])
+    eng.remove(["i1", "i6"])
+    final = [changed if it.item_id == "i3" else it for it in items if it.item_id not in {"i1", "i6"}]
+    fresh = SearchEngine.build(final[::-1] + [Item(item_id="new", title="Drill press bench top", price=199.0)],
+                               index=cfg, encoder=HashingEncoder(), cache_dir=tmp_path / "b")
+
+    def lists(e):
+        ids = e.ids.ids
+        return {ids[r]: [ids[x] for x in e.neighbours.rows[r] if x >= 0] for r in np.flatnonzero(e.alive)}
+
+    want = lists(fresh)
+    assert len(want) == 7 and all(len(v) == 3 for v in want.values())
+    assert "i1" not in sum(want.values(), []) and "new" in sum(want.values(), [])
+    assert lists(eng) == want
+    assert lists(SearchEngine.load(eng.save(tmp_path / "idx"), encoder=HashingEncoder())) == want
