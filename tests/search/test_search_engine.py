@@ -233,11 +233,11 @@ def test_neighbour_lists_after_updates_equal_a_fresh_build(tmp_path):
     cfg, items = IndexConfig(neighbours=3), make_items()
     eng = SearchEngine.build(items, index=cfg, encoder=HashingEncoder(), cache_dir=tmp_path / "a")
     changed = items[3].model_copy(update={"title": "Cordless drill hose adapter"})
-    eng.upsert([changed, Item(item_id="new", title="Drill press bench top", price=199.0)])
+    new = Item(item_id="new", title="Drill press bench top", price=199.0)
+    eng.upsert([changed, new])
     eng.remove(["i1", "i6"])
     final = [changed if it.item_id == "i3" else it for it in items if it.item_id not in {"i1", "i6"}]
-    fresh = SearchEngine.build(final[::-1] + [Item(item_id="new", title="Drill press bench top", price=199.0)],
-                               index=cfg, encoder=HashingEncoder(), cache_dir=tmp_path / "b")
+    fresh = SearchEngine.build(final[::-1] + [new], index=cfg, encoder=HashingEncoder(), cache_dir=tmp_path / "b")
 
     def lists(e):
         ids = e.ids.ids
